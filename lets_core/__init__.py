@@ -1,0 +1,25 @@
+"""lets_core: initialize Vision Transformers of many sizes from one learngene (LeTs, NeurIPS 2024).
+
+Stage 1 trains an :class:`AuxNet` whose weights are generated from a compact learngene through
+learnable width (F) and depth (G) transformations; stage 2 emits Des-Nets of any size in between
+as plain timm models with :func:`emit_des`.
+"""
+
+from . import ops, presets
+from .auxnet import AuxNet
+from .bundle import StorageReport, load_bundle, save_bundle, storage_report
+from .config import LearngeneConfig, LetsConfig, TransformConfig
+from .depth_plan import auto_depth_plan
+from .des import des_param_count, emit_des, save_des
+from .errors import BundleError, DesSizeError, LetsConfigError
+from .learngene import Learngene
+from .selection import STRATEGIES
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuxNet", "BundleError", "DesSizeError", "Learngene", "LearngeneConfig", "LetsConfig",
+    "LetsConfigError", "STRATEGIES", "StorageReport", "TransformConfig", "auto_depth_plan",
+    "des_param_count", "emit_des", "load_bundle", "ops", "presets", "save_bundle", "save_des",
+    "storage_report",
+]

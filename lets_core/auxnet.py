@@ -1,0 +1,75 @@
+"""The Aux-Net: a ViT whose weights are generated from learngene + F + G at every forward."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from .config import LetsConfig
+from .generation import WidthFactors, generate_state
+from .learngene import Learngene
+from .transforms import DepthTransform, WidthTransform
+from .vit import build_vit
+
+
+class AuxNet(nn.Module):
+    """Stage-1 network of LeTs.
+
+    Trainable parameters: the learngene (except its own pos_embed, which the Aux-Net replaces by
+    a free (1, N, D) one), the F matrices (``width``), the G coefficients (``depth``) and
+    ``pos_embed``. The forward generates every weight once and runs timm's ViT forward on them,
+    the same code a Des-Net runs.
+
+    Example:
+        >>> import torch, lets_core
+        >>> aux = lets_core.AuxNet(lets_core.presets.tiny())
+        >>> aux(torch.randn(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, cfg: LetsConfig, learngene: Learngene | None = None) -> None:
+        super().__init__()
+        if learngene is not None and learngene.cfg != cfg.learngene:
+            raise ValueError(
+                f"learngene configuration {learngene.cfg} differs from the Aux-Net's {cfg.learngene}"
+            )
+        self.cfg = cfg
+        self.learngene = learngene if learngene is not None else Learngene(cfg.learngene)
+        self.learngene.pos_embed.requires_grad_(False)
+        self.width = WidthTransform(cfg)
+        self.depth = DepthTransform(cfg)
+        lg = cfg.learngene
+        self.pos_embed = nn.Parameter(torch.empty(1, lg.num_patches, cfg.aux_embed_dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        # The skeleton holds no weights (meta device) and is not a submodule, so it adds nothing
+        # to parameters(), state_dict() or .to(); it only provides timm's forward code.
+        self._skeleton = build_vit(lg, cfg.aux_embed_dim, cfg.aux_depth, cfg.drop_path_rate, device="meta")
+        self._skeleton.train(self.training)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "_skeleton":
+            object.__setattr__(self, name, value)  # keep it out of nn.Module's registries
+        else:
+            super().__setattr__(name, value)
+
+    def train(self, mode: bool = True) -> "AuxNet":
+        super().train(mode)
+        self._skeleton.train(mode)
+        return self
+
+    def factors(self) -> WidthFactors:
+        """All F rows: the Aux-Net keeps every new neuron."""
+        w = self.width
+        return WidthFactors(f_e=w.f_e, f_qkv=w.f_qkv, f_ffn=w.f_ffn, f_cls=w.f_cls)
+
+    def generate(self) -> dict[str, Tensor]:
+        """The Aux-Net's weights as a timm state dict (tied layers share tensors)."""
+        return generate_state(self.cfg, self.learngene, self.factors(), self.depth, self.pos_embed,
+                              range(self.cfg.aux_depth))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional_call(self._skeleton, self.generate(), (x,))
+
+    def trainable_parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -1,0 +1,66 @@
+"""Depth plans: which Aux layer each Des layer copies."""
+
+from __future__ import annotations
+
+import operator
+from typing import Sequence
+
+from .config import LetsConfig
+from .errors import DesSizeError
+
+
+def auto_depth_plan(cfg: LetsConfig, depth: int) -> list[int]:
+    """The automatic plan of ``depth`` Des layers over the distinct Aux configurations.
+
+    There is one distinct configuration per tied run of ``tie_length`` Aux layers; their order is
+    kept. With at least as many layers as configurations, each configuration gets the same number
+    of copies, the remaining copies going to the middle configurations first (ties: the earlier
+    one), and the k-th copy of a configuration uses the k-th Aux layer of its run (the last one
+    once copies outnumber the run). With fewer layers, configurations are taken evenly spaced,
+    always including the first and the last.
+
+    >>> from lets_core import presets
+    >>> auto_depth_plan(presets.paper(), 12)
+    [0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14]
+    """
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise DesSizeError(f"depth must be an integer >= 1, got {depth!r}")
+    runs, tie = cfg.num_rows, cfg.transform.tie_length
+    if depth >= runs:
+        copies = [depth // runs] * runs
+        center = (runs - 1) / 2
+        middle_first = sorted(range(runs), key=lambda r: (abs(r - center), r))
+        for r in middle_first[: depth % runs]:
+            copies[r] += 1
+        return [r * tie + min(k, tie - 1) for r in range(runs) for k in range(copies[r])]
+    if depth == 1:
+        return [0]
+    # Round half up of k (runs-1)/(depth-1), in integers; the step is >= 1, so no run repeats.
+    chosen = [(2 * k * (runs - 1) + (depth - 1)) // (2 * (depth - 1)) for k in range(depth)]
+    return [r * tie for r in chosen]
+
+
+def check_plan(cfg: LetsConfig, plan: Sequence[int]) -> list[int]:
+    """Validate an explicit plan: a non-empty list of Aux layer indices (repeats allowed)."""
+    raw = list(plan)
+    if not raw:
+        raise DesSizeError("a depth plan needs at least one Aux layer index, got an empty plan")
+    checked = []
+    for i, value in enumerate(raw):
+        layer = _as_index(value)
+        if layer is None or not 0 <= layer < cfg.aux_depth:
+            raise DesSizeError(
+                f"depth plan entry {i} is {value!r}; Aux layer indices must be integers in "
+                f"[0, {cfg.aux_depth - 1}]"
+            )
+        checked.append(layer)
+    return checked
+
+
+def _as_index(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None

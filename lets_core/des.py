@@ -1,0 +1,115 @@
+"""Stage 2: building Des-Nets from a trained Aux-Net and saving them as plain timm models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors.torch import save_file
+from timm.models.vision_transformer import VisionTransformer
+
+from .auxnet import AuxNet
+from .config import LetsConfig
+from .depth_plan import auto_depth_plan, check_plan
+from .generation import generate_state
+from .selection import check_width, select_width, selected_factors
+from .vit import build_vit, vit_kwargs
+
+# A registered timm architecture name; every argument is overridden by model_args.
+TIMM_ARCHITECTURE = "vit_base_patch16_224"
+# Attribute where an emitted Des-Net keeps the exact VisionTransformer arguments it was built with.
+MODEL_ARGS_ATTR = "lets_model_args"
+
+
+def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = "continuous",
+             plan: Sequence[int] | None = None, drop_path_rate: float = 0.0) -> VisionTransformer:
+    """Build the Des-Net with ``heads`` heads and ``depth`` blocks from ``aux``.
+
+    Args:
+        aux: the (trained) Aux-Net.
+        heads: number of heads; width = heads x head_dim, between the learngene's and the Aux-Net's.
+        depth: number of blocks. Defaults to ``len(plan)``; required when ``plan`` is None.
+        strategy: which new neurons to keep: "continuous", "top-l2", "bottom-l2", "top-l1",
+            "bottom-l1".
+        plan: Aux layer index of each Des layer (repeats allowed); default ``auto_depth_plan``.
+        drop_path_rate: stochastic depth of the Des-Net, for its fine-tuning.
+
+    Returns:
+        A timm ``VisionTransformer`` in eval mode, on the Aux-Net's device and dtype, owning
+        independent copies of its weights (fine-tune it like any timm model).
+
+    Example:
+        >>> import lets_core
+        >>> aux = lets_core.AuxNet(lets_core.presets.tiny())
+        >>> des = lets_core.emit_des(aux, heads=3, depth=6, strategy="top-l1")
+        >>> des.embed_dim, len(des.blocks)
+        (48, 6)
+    """
+    cfg = aux.cfg
+    new = check_width(cfg, heads)
+    if plan is None:
+        if depth is None:
+            raise ValueError("emit_des needs depth (or an explicit plan)")
+        plan = auto_depth_plan(cfg, depth)
+    else:
+        plan = check_plan(cfg, plan)
+        if depth is not None and depth != len(plan):
+            raise ValueError(f"depth={depth} disagrees with the plan's length {len(plan)}")
+    d = cfg.learngene.embed_dim
+    with torch.no_grad():
+        sel = select_width(cfg, aux.width, new, strategy)
+        pos_cols = torch.cat([torch.arange(d, device=sel.residual.device), d + sel.residual])
+        state = generate_state(cfg, aux.learngene, selected_factors(cfg, aux.width, sel), aux.depth,
+                               aux.pos_embed.index_select(2, pos_cols), plan)
+        # Repeated plan entries share tensors; a Des-Net is fine-tuned layer by layer, so copy.
+        state = {k: v.detach().clone().contiguous() for k, v in state.items()}
+    kwargs = vit_kwargs(cfg.learngene, d + new, len(plan), drop_path_rate)
+    model = VisionTransformer(**kwargs, device="meta")
+    model.load_state_dict(state, strict=True, assign=True)
+    setattr(model, MODEL_ARGS_ATTR, kwargs)
+    return model.eval()
+
+
+def des_param_count(cfg: LetsConfig, heads: int, depth: int) -> int:
+    """Parameter count of a Des-Net, without building it."""
+    check_width(cfg, heads)
+    auto_depth_plan(cfg, depth)  # validates depth
+    return sum(p.numel() for p in build_vit(cfg.learngene, heads * cfg.learngene.head_dim, depth,
+                                            device="meta").parameters())
+
+
+def save_des(model: VisionTransformer, directory: str | Path) -> Path:
+    """Write ``model.safetensors`` and a timm ``config.json`` that rebuild ``model`` without lets_core.
+
+    The saved folder loads with ``timm.create_model("local-dir:<directory>", pretrained=True)``,
+    or by ``VisionTransformer(**config["model_args"])`` plus a strict ``load_state_dict``.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    kwargs = getattr(model, MODEL_ARGS_ATTR, None)
+    if kwargs is None:
+        raise ValueError(
+            f"save_des needs a Des-Net made by lets_core.emit_des (it records its timm arguments in "
+            f"`{MODEL_ARGS_ATTR}`); got a {type(model).__name__} without them"
+        )
+    in_chans, img = kwargs["in_chans"], kwargs["img_size"]
+    config = {
+        "architecture": TIMM_ARCHITECTURE,
+        "num_classes": kwargs["num_classes"],
+        "num_features": kwargs["embed_dim"],
+        "global_pool": "avg",
+        "model_args": kwargs,
+        "pretrained_cfg": {
+            "input_size": [in_chans, img, img],
+            "fixed_input_size": True,
+            "num_classes": kwargs["num_classes"],
+            "classifier": "head",
+            "first_conv": "patch_embed.proj",
+        },
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / "model.safetensors"))
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    return directory

@@ -1,0 +1,139 @@
+"""The learngene: a compact ViT whose blocks are stored stacked, one tensor per parameter kind.
+
+Stacking (blocks first) is what lets the generation ops widen all learngene blocks in one batched
+call. The learngene converts to and from timm's per-block layout, so it can start from any timm
+ViT checkpoint of the right shape and be exported as a plain timm model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .config import LearngeneConfig
+from .errors import BundleError
+from .vit import build_vit
+
+# Stacked parameter name -> timm key suffix inside ``blocks.{j}.``
+BLOCK_KEYS: dict[str, str] = {
+    "norm1_w": "norm1.weight", "norm1_b": "norm1.bias",
+    "qkv_w": "attn.qkv.weight", "qkv_b": "attn.qkv.bias",
+    "proj_w": "attn.proj.weight", "proj_b": "attn.proj.bias",
+    "norm2_w": "norm2.weight", "norm2_b": "norm2.bias",
+    "fc1_w": "mlp.fc1.weight", "fc1_b": "mlp.fc1.bias",
+    "fc2_w": "mlp.fc2.weight", "fc2_b": "mlp.fc2.bias",
+}
+
+# Parameters outside the blocks: our name -> timm key.
+STEM_KEYS: dict[str, str] = {
+    "patch_w": "patch_embed.proj.weight", "patch_b": "patch_embed.proj.bias",
+    "pos_embed": "pos_embed",
+    "fc_norm_w": "fc_norm.weight", "fc_norm_b": "fc_norm.bias",
+    "head_w": "head.weight", "head_b": "head.bias",
+}
+
+
+class Learngene(nn.Module):
+    """Learngene parameters: ``blocks[name]`` is (depth, ...) for each kind in :data:`BLOCK_KEYS`,
+    plus the stem and head tensors of :data:`STEM_KEYS` as attributes.
+
+    A new learngene gets timm's ordinary random ViT initialization (the paper's choice).
+    """
+
+    def __init__(self, cfg: LearngeneConfig, state: Mapping[str, Tensor] | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        if state is None:
+            state = build_vit(cfg, cfg.embed_dim, cfg.depth).state_dict()
+        expected = timm_shapes(cfg)
+        _check_state(state, expected)
+        for name, key in STEM_KEYS.items():
+            setattr(self, name, nn.Parameter(state[key].detach().clone().float()))
+        self.blocks = nn.ParameterDict({
+            name: nn.Parameter(torch.stack([state[f"blocks.{j}.{key}"].detach().float()
+                                            for j in range(cfg.depth)]))
+            for name, key in BLOCK_KEYS.items()
+        })
+
+    @classmethod
+    def from_timm(cls, cfg: LearngeneConfig, model_or_state: nn.Module | Mapping[str, Tensor]) -> "Learngene":
+        """Start from an existing timm ViT (module or state dict) whose shape matches ``cfg``."""
+        state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
+        return cls(cfg, state)
+
+    @classmethod
+    def from_checkpoint(cls, cfg: LearngeneConfig, path: str | Path) -> "Learngene":
+        """Load a timm ViT checkpoint file (.safetensors, or a torch file holding a state dict)."""
+        path = Path(path)
+        if not path.is_file():
+            raise BundleError(f"learngene checkpoint {str(path)!r} does not exist")
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            for wrapper in ("state_dict", "model"):
+                if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
+                    state = state[wrapper]
+        return cls(cfg, state)
+
+    def timm_state_dict(self) -> dict[str, Tensor]:
+        """The learngene in timm's per-block key layout."""
+        state = {key: getattr(self, name).detach() for name, key in STEM_KEYS.items()}
+        for name, key in BLOCK_KEYS.items():
+            for j in range(self.cfg.depth):
+                state[f"blocks.{j}.{key}"] = self.blocks[name][j].detach()
+        return state
+
+    def to_timm(self) -> nn.Module:
+        """A standalone timm ViT with the learngene's weights (the learngene as a network of its own)."""
+        model = build_vit(self.cfg, self.cfg.embed_dim, self.cfg.depth)
+        model.load_state_dict(self.timm_state_dict(), strict=True)
+        return model
+
+
+def timm_shapes(cfg: LearngeneConfig) -> dict[str, tuple[int, ...]]:
+    """Shape of every timm key of the learngene, computed from the configuration alone."""
+    d, hidden = cfg.embed_dim, cfg.mlp_hidden(cfg.embed_dim)
+    per_block = {
+        "norm1.weight": (d,), "norm1.bias": (d,),
+        "attn.qkv.weight": (3 * d, d), "attn.qkv.bias": (3 * d,),
+        "attn.proj.weight": (d, d), "attn.proj.bias": (d,),
+        "norm2.weight": (d,), "norm2.bias": (d,),
+        "mlp.fc1.weight": (hidden, d), "mlp.fc1.bias": (hidden,),
+        "mlp.fc2.weight": (d, hidden), "mlp.fc2.bias": (d,),
+    }
+    shapes = {
+        "patch_embed.proj.weight": (d, cfg.in_chans, cfg.patch_size, cfg.patch_size),
+        "patch_embed.proj.bias": (d,),
+        "pos_embed": (1, cfg.num_patches, d),
+        "fc_norm.weight": (d,), "fc_norm.bias": (d,),
+        "head.weight": (cfg.num_classes, d), "head.bias": (cfg.num_classes,),
+    }
+    for j in range(cfg.depth):
+        shapes.update({f"blocks.{j}.{k}": s for k, s in per_block.items()})
+    return shapes
+
+
+def _check_state(state: Mapping[str, Tensor], expected: dict[str, tuple[int, ...]]) -> None:
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise BundleError(
+            f"learngene checkpoint lacks {len(missing)} expected keys, e.g. {missing[:3]}; "
+            "it must be a timm VisionTransformer state dict with class_token=False and fc_norm"
+        )
+    unexpected = sorted(set(state) - set(expected))
+    if unexpected:
+        raise BundleError(
+            f"learngene checkpoint has {len(unexpected)} keys the learngene configuration does not "
+            f"have, e.g. {unexpected[:3]}; its depth or layout differs from the configuration"
+        )
+    for key, shape in expected.items():
+        if tuple(state[key].shape) != shape:
+            raise BundleError(
+                f"learngene checkpoint key {key!r} has shape {tuple(state[key].shape)}, but the "
+                f"learngene configuration needs {shape}"
+            )

@@ -1,0 +1,115 @@
+"""The generation arithmetic of LeTs, as a small set of batched ops.
+
+Everything the Aux-Net and Des-Net builders compute from learngene, F and G goes through these
+four functions, so they are the one place where compiled kernels plug in.
+
+- :func:`widen`: E(F_out) W E(F_in)^T and E(F_out) b over a stack of blocks (fused q|k|v via chunks).
+- :func:`widen_vector`: E(F) v over a stack of vectors (LayerNorm gamma/beta).
+- :func:`group_mix`: the depth transformation, weighted sums of the blocks of each group.
+- :func:`select_by_norm`: rank row units by L1/L2 norm, keep the top or bottom k, gather them.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from . import reference
+
+
+def _check_factor(name: str, f: Tensor, batch: int, rows: int, expect_dims: int) -> None:
+    if f.dim() != expect_dims:
+        raise ValueError(f"{name} must have {expect_dims} dims, got shape {tuple(f.shape)}")
+    if f.shape[0] not in (1, batch):
+        raise ValueError(f"{name} leading dim must be 1 (shared) or the block count {batch}, got {f.shape[0]}")
+    if f.shape[-1] != rows:
+        raise ValueError(f"{name} last dim must be {rows} (the size it combines), got shape {tuple(f.shape)}")
+
+
+def _check_chunks(name: str, f: Tensor, size: int) -> None:
+    if size % f.shape[1]:
+        raise ValueError(f"{name} has {f.shape[1]} chunks, which do not divide the size {size}")
+
+
+def widen(weight: Tensor, bias: Tensor | None, f_out: Tensor | None,
+          f_in: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Widen a stack of linear layers: ``E(F_out) W E(F_in)^T`` and ``E(F_out) b``.
+
+    Args:
+        weight: (B, O, I) weights of B blocks.
+        bias: (B, O) biases, or None.
+        f_out: (1 or B, C, dO, O/C) output factors, or None to keep the outputs. With C > 1 the
+            output rows are C chunks (q|k|v), each grown by its own factor, which keeps timm's
+            fused qkv layout.
+        f_in: (1 or B, dI, I) input factor, or None to keep the inputs.
+
+    Returns:
+        (B, C*(O/C + dO), I + dI) weight and (B, C*(O/C + dO)) bias (None if ``bias`` is None).
+
+    Example:
+        >>> import torch, lets_core.ops as ops
+        >>> w, b = ops.widen(torch.eye(2)[None], torch.zeros(1, 2), torch.ones(1, 1, 1, 2), None)
+        >>> w.shape, b.shape
+        (torch.Size([1, 3, 2]), torch.Size([1, 3]))
+    """
+    if weight.dim() != 3:
+        raise ValueError(f"weight must be (blocks, out, in), got shape {tuple(weight.shape)}")
+    b, o, i = weight.shape
+    if bias is not None and tuple(bias.shape) != (b, o):
+        raise ValueError(f"bias must have shape {(b, o)}, got {tuple(bias.shape)}")
+    if f_out is not None:
+        _check_chunks("f_out", f_out, o)
+        _check_factor("f_out", f_out, b, o // f_out.shape[1], 4)
+    if f_in is not None:
+        _check_factor("f_in", f_in, b, i, 3)
+    return reference.widen(weight, bias, f_out, f_in)
+
+
+def widen_vector(vec: Tensor, f: Tensor) -> Tensor:
+    """Widen a stack of vectors: ``E(F) v`` per chunk; ``vec`` (B, N), ``f`` (1 or B, C, dN, N/C)."""
+    if vec.dim() != 2:
+        raise ValueError(f"vec must be (blocks, size), got shape {tuple(vec.shape)}")
+    _check_chunks("f", f, vec.shape[1])
+    _check_factor("f", f, vec.shape[0], vec.shape[1] // f.shape[1], 4)
+    return reference.widen_vector(vec, f)
+
+
+def group_mix(stack: Tensor, coeff: Tensor) -> Tensor:
+    """Depth transformation: row r = sum_m coeff[r, m] * stack[s*g(r) + m].
+
+    ``stack`` (L, N, ...) are L blocks in consecutive groups of s = coeff.shape[-1]; ``coeff`` is
+    (R, s) or (R, C, s) (one coefficient per chunk of dim 1, for fused q|k|v). The R rows are
+    spread evenly and in order over the L/s groups. Returns (R, N, ...).
+    """
+    if coeff.dim() not in (2, 3):
+        raise ValueError(f"coeff must be (rows, s) or (rows, chunks, s), got shape {tuple(coeff.shape)}")
+    if stack.dim() < 2:
+        raise ValueError(f"stack must be (blocks, size, ...), got shape {tuple(stack.shape)}")
+    s, r = coeff.shape[-1], coeff.shape[0]
+    if stack.shape[0] % s:
+        raise ValueError(f"group size {s} does not divide the block count {stack.shape[0]}")
+    if r % (stack.shape[0] // s):
+        raise ValueError(f"{r} rows cannot be spread evenly over {stack.shape[0] // s} groups")
+    if coeff.dim() == 3 and stack.shape[1] % coeff.shape[1]:
+        raise ValueError(f"{coeff.shape[1]} coefficient chunks do not divide dim 1 of stack ({stack.shape[1]})")
+    return reference.group_mix(stack, coeff)
+
+
+def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
+    """Keep the k units (``unit`` consecutive rows each) of ``matrix`` with the largest or smallest norm.
+
+    The norm of a unit is the Lp norm (p = 1 or 2) of all its entries. Returns the gathered rows
+    (k*unit, K) and the unit indices (k,), in ascending order; ties keep the lower index.
+    """
+    if matrix.dim() != 2:
+        raise ValueError(f"matrix must be 2-D (rows, cols), got shape {tuple(matrix.shape)}")
+    if unit < 1 or matrix.shape[0] % unit:
+        raise ValueError(f"unit {unit} must be >= 1 and divide the row count {matrix.shape[0]}")
+    n = matrix.shape[0] // unit
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be in [0, {n}] (the number of units), got {k}")
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2, got {p}")
+    return reference.select_by_norm(matrix, unit, k, p, largest)
+
+
+__all__ = ["widen", "widen_vector", "group_mix", "select_by_norm"]

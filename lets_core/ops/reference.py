@@ -1,0 +1,78 @@
+"""Pure-PyTorch reference of every generation op.
+
+These are the definitions: compiled kernels must agree with them to float tolerance. They are
+written for clarity, with batched matmuls, and differentiate through ordinary autograd.
+
+Shapes (B = stacked learngene blocks, C = output chunks, e.g. 3 for a fused q|k|v):
+- a width factor acting on outputs is ``(1 or B, C, dO, O/C)``: chunk c of the output rows grows
+  by ``dO`` rows, each a linear combination (one row of F) of that chunk's rows;
+- a width factor acting on inputs is ``(1 or B, dI, I)``.
+A leading 1 means one factor shared by every block.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def widen_vector(vec: Tensor, f: Tensor) -> Tensor:
+    """E(F) v per chunk: ``vec`` (B, N), ``f`` (1|B, C, dN, N/C) -> (B, C * (N/C + dN))."""
+    b, n = vec.shape
+    c = f.shape[1]
+    chunks = vec.reshape(b, c, n // c)
+    new = torch.matmul(f, chunks.unsqueeze(-1)).squeeze(-1)  # (B, C, dN)
+    return torch.cat([chunks, new], dim=2).reshape(b, -1)
+
+
+def widen(weight: Tensor, bias: Tensor | None, f_out: Tensor | None,
+          f_in: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """E(F_out) W E(F_in)^T and E(F_out) b for a stack of linear layers.
+
+    ``weight`` (B, O, I), ``bias`` (B, O) or None, ``f_out`` (1|B, C, dO, O/C) or None,
+    ``f_in`` (1|B, dI, I) or None. Returns the widened weight (B, C*(O/C+dO), I+dI) and bias.
+    """
+    w = weight
+    if f_in is not None:
+        w = torch.cat([w, torch.matmul(w, f_in.transpose(-1, -2))], dim=2)
+    if f_out is not None:
+        b, o, i = w.shape
+        c = f_out.shape[1]
+        chunks = w.reshape(b, c, o // c, i)
+        w = torch.cat([chunks, torch.matmul(f_out, chunks)], dim=2).reshape(b, -1, i)
+        if bias is not None:
+            bias = widen_vector(bias, f_out)
+    return w, bias
+
+
+def group_mix(stack: Tensor, coeff: Tensor) -> Tensor:
+    """Weighted sums of the blocks of each group: the depth transformation G.
+
+    ``stack`` (L, N, ...) holds L blocks in consecutive groups of s; ``coeff`` is (R, s), or
+    (R, C, s) with a separate coefficient per chunk of dim 1 of ``stack``. The R rows are split
+    evenly over the L/s groups in order, and row r is sum_m coeff[r, m] * stack[s*g(r) + m].
+    Returns (R, N, ...).
+    """
+    chunked = coeff.dim() == 3
+    r, s = coeff.shape[0], coeff.shape[-1]
+    groups = stack.shape[0] // s
+    c = coeff.shape[1] if chunked else 1
+    per_group = stack.reshape(groups, s, c, -1)  # (G, s, C, rest)
+    coeff = coeff.reshape(groups, r // groups, c, s)  # (G, rows per group, C, s)
+    mixed = torch.einsum("gpcs,gscx->gpcx", coeff.to(stack.dtype), per_group)
+    return mixed.reshape(r, *stack.shape[1:])
+
+
+def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
+    """Rank units of ``unit`` consecutive rows of ``matrix`` (N, K) by their Lp norm, keep k.
+
+    Returns the chosen rows (k*unit, K) and the chosen unit indices (k,), both in ascending index
+    order. Ties keep the lower index first, so the result is deterministic.
+    """
+    n = matrix.shape[0] // unit
+    flat = matrix.reshape(n, -1).float()
+    score = flat.abs().sum(dim=1) if p == 1 else flat.square().sum(dim=1)  # monotone in the norm
+    order = torch.sort(score, descending=largest, stable=True).indices[:k]
+    idx = torch.sort(order).values
+    rows = (idx.unsqueeze(1) * unit + torch.arange(unit, device=matrix.device)).reshape(-1)
+    return matrix.index_select(0, rows), idx

@@ -1,0 +1,97 @@
+"""Choosing which new neurons (rows of F) a Des-Net keeps.
+
+One index means one neuron everywhere it appears, which fixes the selection units:
+- one residual set S_e: rows of F_e and of F_cls, and Aux pos_embed columns d + S_e;
+- per group, whole new heads: rows of F_q, F_k, F_v of every learngene block in the group
+  (and, through F_v, proj's input columns);
+- per group, MLP neurons: rows of F_ffn of every learngene block in the group.
+
+Norm strategies rank a unit by the norm of all the F rows it selects. For S_e these are its rows
+of F_e and F_cls; the pos_embed columns are not part of the ranking (they are not rows of F).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from . import ops
+from .config import LetsConfig
+from .errors import DesSizeError
+from .generation import WidthFactors
+from .transforms import WidthTransform
+
+STRATEGIES = ("continuous", "top-l2", "bottom-l2", "top-l1", "bottom-l1")
+
+
+@dataclass
+class WidthSelection:
+    """Kept new neurons, ascending: ``residual`` (n,), per group ``heads`` (n/head_dim,) and
+    ``mlp`` (r n,)."""
+
+    residual: Tensor
+    heads: list[Tensor]
+    mlp: list[Tensor]
+
+
+def check_width(cfg: LetsConfig, heads: int) -> int:
+    """Validate a head count; returns the number n of new residual neurons."""
+    lg = cfg.learngene
+    lo, hi = lg.num_heads, cfg.aux_heads
+    if isinstance(heads, bool) or not isinstance(heads, int) or not lo <= heads <= hi:
+        raise DesSizeError(
+            f"heads={heads!r} gives no valid width: heads must be an integer in [{lo}, {hi}] "
+            f"(width = heads x head_dim {lg.head_dim}, between the learngene width {lg.embed_dim} "
+            f"and the Aux width {cfg.aux_embed_dim})"
+        )
+    return heads * lg.head_dim - lg.embed_dim
+
+
+def select_width(cfg: LetsConfig, width: WidthTransform, new: int, strategy: str) -> WidthSelection:
+    """Pick ``new`` residual neurons (a multiple of head_dim) with ``strategy``."""
+    if strategy not in STRATEGIES:
+        raise DesSizeError(f"unknown selection strategy {strategy!r}; allowed: {list(STRATEGIES)}")
+    lg, s = cfg.learngene, cfg.transform.group_size
+    head_dim, new_mlp = lg.head_dim, lg.mlp_hidden(new)
+    groups = range(cfg.num_groups)
+    if strategy == "continuous":
+        device = width.f_e.device
+        return WidthSelection(
+            residual=torch.arange(new, device=device),
+            heads=[torch.arange(new // head_dim, device=device) for _ in groups],
+            mlp=[torch.arange(new_mlp, device=device) for _ in groups],
+        )
+    largest = strategy.startswith("top")
+    p = 1 if strategy.endswith("l1") else 2
+    with torch.no_grad():
+        residual = ops.select_by_norm(torch.cat([width.f_e, width.f_cls], dim=1), 1, new, p, largest)[1]
+        heads, mlp = [], []
+        for g in groups:
+            blocks = width.f_qkv[g * s:(g + 1) * s]  # (s, 3, D-d, d)
+            qkv_rows = blocks.permute(2, 0, 1, 3).reshape(blocks.shape[2], -1)
+            heads.append(ops.select_by_norm(qkv_rows, head_dim, new // head_dim, p, largest)[1])
+            ffn = width.f_ffn[g * s:(g + 1) * s]  # (s, r(D-d), r d)
+            ffn_rows = ffn.permute(1, 0, 2).reshape(ffn.shape[1], -1)
+            mlp.append(ops.select_by_norm(ffn_rows, 1, new_mlp, p, largest)[1])
+    return WidthSelection(residual=residual, heads=heads, mlp=mlp)
+
+
+def selected_factors(cfg: LetsConfig, width: WidthTransform, sel: WidthSelection) -> WidthFactors:
+    """The F rows of a selection, each block using its group's head and MLP sets."""
+    s, head_dim = cfg.transform.group_size, cfg.learngene.head_dim
+    block_group = [j // s for j in range(cfg.learngene.depth)]
+    head_rows = [_expand_heads(h, head_dim) for h in sel.heads]
+    f_qkv = torch.stack([width.f_qkv[j].index_select(1, head_rows[g]) for j, g in enumerate(block_group)])
+    f_ffn = torch.stack([width.f_ffn[j].index_select(0, sel.mlp[g]) for j, g in enumerate(block_group)])
+    return WidthFactors(
+        f_e=width.f_e.index_select(0, sel.residual),
+        f_qkv=f_qkv,
+        f_ffn=f_ffn,
+        f_cls=width.f_cls.index_select(0, sel.residual),
+    )
+
+
+def _expand_heads(heads: Tensor, head_dim: int) -> Tensor:
+    return (heads.unsqueeze(1) * head_dim + torch.arange(head_dim, device=heads.device)).reshape(-1)

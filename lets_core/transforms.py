@@ -1,0 +1,97 @@
+"""The learnable width (F) and depth (G) transformations and their initializations."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .config import G_MODULE_TYPES, LetsConfig
+
+# G tensor layout: G[type, kind, row, m] with kind 0 for weights / LayerNorm gamma, 1 for biases / beta.
+WEIGHT, BIAS = 0, 1
+
+
+class WidthTransform(nn.Module):
+    """The F matrices. Row i of a matrix defines new neuron i as a combination of the old ones.
+
+    - ``f_e`` (D-d, d): the residual stream, shared by every layer.
+    - ``f_qkv`` (L_g, 3, D-d, d): F_q, F_k, F_v of each learngene block.
+    - ``f_ffn`` (L_g, r(D-d), r d): the MLP hidden neurons of each learngene block.
+    - ``f_cls`` (D-d, d): the classifier head's input columns.
+    """
+
+    def __init__(self, cfg: LetsConfig) -> None:
+        super().__init__()
+        lg, delta = cfg.learngene, cfg.delta
+        d, depth = lg.embed_dim, lg.depth
+        hidden, hidden_delta = lg.mlp_hidden(d), lg.mlp_hidden(delta)
+        self.f_e = nn.Parameter(torch.empty(delta, d))
+        self.f_qkv = nn.Parameter(torch.empty(depth, 3, delta, d))
+        self.f_ffn = nn.Parameter(torch.empty(depth, hidden_delta, hidden))
+        self.f_cls = nn.Parameter(torch.empty(delta, d))
+        tf = cfg.transform
+        with torch.no_grad():
+            for p in self.parameters():
+                init_f_(p, tf.f_init, tf.f_noise)
+
+
+class DepthTransform(nn.Module):
+    """The G coefficients: ``g`` (8 module types, 2 kinds, rows, s).
+
+    Aux layer i uses row i // tie_length; the row's group is fixed by the layout (see LetsConfig).
+    """
+
+    def __init__(self, cfg: LetsConfig) -> None:
+        super().__init__()
+        tf = cfg.transform
+        self.g = nn.Parameter(torch.empty(len(G_MODULE_TYPES), 2, cfg.num_rows, tf.group_size))
+        with torch.no_grad():
+            init_g_(self.g, tf.g_init, tf.g_noise, tf.tie_length)
+
+    def coeff(self, module_type: str, kind: int) -> Tensor:
+        """(rows, s) coefficients of one module type; kind is WEIGHT or BIAS."""
+        return self.g[G_MODULE_TYPES.index(module_type), kind]
+
+    def qkv_coeff(self, kind: int) -> Tensor:
+        """(rows, 3, s) coefficients of q, k, v together, for timm's fused qkv layout."""
+        first = G_MODULE_TYPES.index("q")
+        return self.g[first:first + 3, kind].transpose(0, 1)
+
+
+def init_f_(f: Tensor, scheme: str, noise: float) -> None:
+    """Initialize every row (last dim) of an F tensor in place.
+
+    ``normalized-uniform`` (paper): uniform [0, 1) divided by the row sum, so a new neuron starts
+    as a convex combination of old ones. ``net2net``: a copy of one random old neuron plus
+    Gaussian noise of std ``noise``.
+    """
+    if f.numel() == 0:
+        return
+    if scheme == "normalized-uniform":
+        f.uniform_(0.0, 1.0)
+        f.div_(f.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(f.dtype).tiny))
+    elif scheme == "net2net":
+        pick = torch.randint(f.shape[-1], f.shape[:-1], device=f.device)
+        f.zero_().scatter_(-1, pick.unsqueeze(-1), 1.0)
+        f.add_(torch.randn_like(f) * noise)
+    else:
+        raise ValueError(f"unknown F init {scheme!r}; allowed: 'normalized-uniform', 'net2net'")
+
+
+def init_g_(g: Tensor, scheme: str, noise: float, tie_length: int) -> None:
+    """Initialize G (..., rows, s) in place.
+
+    ``paper``: uniform [0, noise), then entry (i mod s) set to 1 where i is the first Aux layer of
+    the row, then divided by the sum: each Aux layer starts close to one learngene block.
+    ``uniform``: every entry 1/s, the plain average of the group.
+    """
+    s = g.shape[-1]
+    if scheme == "paper":
+        g.uniform_(0.0, noise) if noise > 0 else g.zero_()
+        for row in range(g.shape[-2]):
+            g[..., row, (row * tie_length) % s] = 1.0
+        g.div_(g.sum(dim=-1, keepdim=True))
+    elif scheme == "uniform":
+        g.fill_(1.0 / s)
+    else:
+        raise ValueError(f"unknown G init {scheme!r}; allowed: 'paper', 'uniform'")
