@@ -56,7 +56,7 @@ def select_width(cfg: LetsConfig, width: WidthTransform, new: int, strategy: str
     lg, s = cfg.learngene, cfg.transform.group_size
     head_dim, new_mlp = lg.head_dim, lg.mlp_hidden(new)
     groups = range(cfg.num_groups)
-    if strategy == "continuous":
+    if strategy == "continuous" or new == 0:  # keeping nothing needs no ranking
         device = width.f_e.device
         return WidthSelection(
             residual=torch.arange(new, device=device),
