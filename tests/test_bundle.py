@@ -1,0 +1,85 @@
+"""Bundle persistence, integrity checks and the storage report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import lets_core
+from lets_core.bundle import CONFIG_FILE, TENSORS_FILE
+
+
+@pytest.fixture()
+def saved(tmp_path):
+    torch.manual_seed(0)
+    aux = lets_core.AuxNet(lets_core.presets.tiny()).eval()
+    return aux, lets_core.save_bundle(aux, tmp_path / "bundle")
+
+
+def test_round_trip_reproduces_logits_and_state(saved):
+    aux, path = saved
+    loaded = lets_core.load_bundle(path).eval()
+    assert loaded.cfg == aux.cfg
+    for key, value in aux.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    x = torch.randn(2, 1, 28, 28)
+    torch.testing.assert_close(loaded(x), aux(x), rtol=0, atol=0)
+    assert not loaded.learngene.pos_embed.requires_grad
+
+
+def test_truncated_file_fails_loudly(saved):
+    _, path = saved
+    data = (path / TENSORS_FILE).read_bytes()
+    (path / TENSORS_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(lets_core.BundleError, match="corrupted or truncated"):
+        lets_core.load_bundle(path)
+
+
+def test_flipped_byte_fails_loudly(saved):
+    _, path = saved
+    data = bytearray((path / TENSORS_FILE).read_bytes())
+    data[-5] ^= 0xFF
+    (path / TENSORS_FILE).write_bytes(bytes(data))
+    with pytest.raises(lets_core.BundleError, match="corrupted or truncated"):
+        lets_core.load_bundle(path)
+
+
+def test_config_that_does_not_match_tensors(saved):
+    _, path = saved
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    meta["config"]["aux_embed_dim"] = 48  # the tensors were saved for 64
+    (path / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(lets_core.BundleError, match=r"has shape .* but the configuration needs"):
+        lets_core.load_bundle(path)
+
+
+def test_missing_and_invalid_files(saved, tmp_path):
+    _, path = saved
+    with pytest.raises(lets_core.BundleError, match="is missing"):
+        lets_core.load_bundle(tmp_path / "nowhere")
+    (path / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(lets_core.BundleError, match="not valid JSON"):
+        lets_core.load_bundle(path)
+    (path / CONFIG_FILE).write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(lets_core.BundleError, match="format_version 99"):
+        lets_core.load_bundle(path)
+
+
+def test_invalid_config_in_bundle(saved):
+    _, path = saved
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    meta["config"]["aux_depth"] = 7
+    (path / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(lets_core.BundleError, match="aux_depth 7 cannot be laid out"):
+        lets_core.load_bundle(path)
+
+
+def test_storage_report_of_the_paper_configuration():
+    aux = lets_core.AuxNet(lets_core.presets.paper())
+    report = lets_core.storage_report(aux, [(6, 12), (12, 12)])
+    assert report.bundle_params == 37_735_784
+    assert report.des_params == (22_049_896, 86_566_120)
+    assert report.des_total == 22_049_896 + 86_566_120
+    assert "Des-H12-L12: 86.6 M" in str(report)
