@@ -1,0 +1,75 @@
+"""The training recipe as one validated dataclass, shared by every stage and by the CLI flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+# Fields that do not change the numbers a run produces, so a resume may change them.
+RUNTIME_ONLY = ("progress", "num_workers", "eval_batch_size")
+
+
+@dataclass
+class TrainConfig:
+    """How to train one model.
+
+    lr is quoted for ``lr_base_batch`` images per step and scaled linearly to ``batch_size`` (the
+    global batch over all processes). The schedule is per step: linear warm-up for
+    ``warmup_epochs`` then cosine to ``min_lr_ratio`` × peak. ``alpha`` and ``tau`` set the
+    distillation loss (1 − α)·CE + α·KD·τ²; α = 0 trains on labels alone and needs no teacher.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 5e-4
+    lr_base_batch: int = 512
+    min_lr_ratio: float = 0.01
+    warmup_epochs: float = 1.0
+    weight_decay: float = 0.05
+    clip_grad: float | None = None
+    alpha: float = 0.0
+    tau: float = 1.0
+    label_smoothing: float = 0.0
+    amp: str = "auto"
+    augment: bool = True
+    seed: int = 0
+    eval_batch_size: int = 256
+    num_workers: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "lr_base_batch", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("lr", "tau"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("weight_decay", "warmup_epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"TrainConfig.alpha must be in [0, 1], got {self.alpha!r}")
+        if self.clip_grad is not None and not self.clip_grad > 0:
+            raise ValueError(f"TrainConfig.clip_grad must be > 0 or None, got {self.clip_grad!r}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"TrainConfig.amp must be one of {list(AMP_MODES)}, got {self.amp!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(data) - known):
+            raise ValueError(f"unknown TrainConfig keys {unknown}; allowed: {sorted(known)}")
+        return cls(**data)
+
+    def differences(self, other: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """Fields (other than runtime-only ones) whose values differ from ``other``'s."""
+        mine = self.to_dict()
+        return {k: (other.get(k), v) for k, v in mine.items() if k not in RUNTIME_ONLY and other.get(k) != v}

@@ -1,0 +1,208 @@
+"""The one training loop every stage uses (teacher, Aux-Net, Des-Net fine-tuning, scratch baseline).
+
+Per epoch: set the epoch of the loader (order and augmentation depend on it), train with a
+progress bar, evaluate on the validation split, then on rank 0 write the checkpoint atomically
+and append the epoch's JSON line. ``resume=True`` restores the last checkpoint, RNG states
+included, so the continued run takes exactly the steps an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data import Splits, eval_loader, set_epoch, train_loader
+from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .distributed import DistEnv, all_reduce_sum, barrier, unwrap, wrap_ddp
+from .losses import DistillationLoss
+from .optim import build_optimizer, scaled_lr, warmup_cosine
+
+LOG_FILE = "log.jsonl"
+StepHook = Callable[[int, int], None]
+
+
+@dataclass
+class FitResult:
+    """Per-epoch history (what log.jsonl holds) and the trained model (unwrapped from DDP)."""
+
+    model: nn.Module
+    history: list[dict]
+
+    @property
+    def last(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teacher: nn.Module | None = None,
+        out_dir: str | Path | None = None, resume: bool = False, env: DistEnv | None = None,
+        on_step: StepHook | None = None, desc: str | None = None) -> FitResult:
+    """Train ``model`` on ``splits.train`` for ``cfg.epochs`` epochs, validating on ``splits.val``.
+
+    Args:
+        kind: what is trained ("teacher", "aux", "des", ...); recorded in the checkpoint so that
+            resuming into the wrong kind of model fails clearly.
+        teacher: needed when ``cfg.alpha > 0``; run in eval mode on the same augmented batch.
+        out_dir: where ``checkpoint.pt`` and ``log.jsonl`` go (rank 0 writes); None keeps nothing.
+        resume: continue from ``out_dir/checkpoint.pt`` if it exists.
+        env: the distributed environment (default: one process on CPU).
+        on_step: called as ``on_step(epoch, step)`` after every optimizer step.
+    """
+    env = env or DistEnv()
+    criterion = DistillationLoss(cfg.alpha, cfg.tau, cfg.label_smoothing)
+    if criterion.needs_teacher and teacher is None:
+        raise ValueError(f"alpha={cfg.alpha} distills from a teacher, but none was given; pass one or set alpha=0")
+    model = model.to(env.device)
+    if teacher is not None:
+        teacher = teacher.to(env.device).eval()
+    loader = train_loader(splits, cfg.batch_size, seed=cfg.seed, augment=cfg.augment, rank=env.rank,
+                          world_size=env.world_size, num_workers=cfg.num_workers)
+    val = eval_loader(splits, "val", cfg.eval_batch_size, rank=env.rank, world_size=env.world_size,
+                      num_workers=cfg.num_workers) if len(splits.val) else None
+    steps = len(loader)
+    optimizer = build_optimizer(model, scaled_lr(cfg.lr, cfg.batch_size, cfg.lr_base_batch), cfg.weight_decay)
+    scheduler = warmup_cosine(optimizer, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)), cfg.min_lr_ratio)
+    amp_dtype = _amp_dtype(cfg.amp, env.device)
+    scaler = torch.amp.GradScaler(env.device.type, enabled=amp_dtype == torch.float16)
+
+    out = Path(out_dir) if out_dir is not None else None
+    start, history = 0, []
+    if resume and out is not None and (out / CHECKPOINT_FILE).is_file():
+        start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, model, optimizer, scheduler, scaler)
+        if env.is_main:
+            _write_log(out, history)
+    ddp = wrap_ddp(model, env)
+
+    for epoch in range(start, cfg.epochs):
+        set_epoch(loader, epoch)
+        t0 = time.perf_counter()
+        train = _train_epoch(ddp, loader, criterion, teacher, optimizer, scheduler, scaler, amp_dtype, cfg, env,
+                             epoch, on_step, desc or kind)
+        elapsed = time.perf_counter() - t0
+        record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1": train["top1"],
+                  "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": round(elapsed, 3),
+                  "images_per_second": round(train["count"] / max(elapsed, 1e-9), 1)}
+        if val is not None:
+            metrics = evaluate(model, val, env, amp=cfg.amp)
+            record.update(val_loss=metrics["loss"], val_top1=metrics["top1"])
+        history.append(record)
+        if out is not None and env.is_main:
+            save_checkpoint(out / CHECKPOINT_FILE, {
+                "kind": kind, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history,
+                "train_config": cfg.to_dict()})
+            _write_log(out, history)
+        barrier(env)
+    return FitResult(unwrap(model), history)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, env: DistEnv | None = None, amp: str = "auto") -> dict:
+    """Top-1 accuracy and mean cross-entropy over ``loader``, summed across ranks."""
+    env = env or DistEnv()
+    was_training = model.training
+    model.eval()
+    dtype = _amp_dtype(amp, env.device)
+    sums = torch.zeros(3, dtype=torch.float64, device=env.device)
+    for x, y in loader:
+        x, y = x.to(env.device, non_blocking=True), y.to(env.device, non_blocking=True)
+        with _autocast(env.device, dtype):
+            logits = model(x)
+        sums[0] += nn.functional.cross_entropy(logits.float(), y, reduction="sum")
+        sums[1] += (logits.argmax(-1) == y).sum()
+        sums[2] += y.numel()
+    all_reduce_sum(sums, env)
+    model.train(was_training)
+    n = max(sums[2].item(), 1.0)
+    return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(sums[2].item())}
+
+
+def _train_epoch(model, loader, criterion, teacher, optimizer, scheduler, scaler, amp_dtype, cfg, env,
+                 epoch, on_step, desc) -> dict:
+    model.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=env.device)
+    bar = tqdm(loader, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", leave=False,
+               disable=not (cfg.progress and env.is_main), dynamic_ncols=True)
+    t0 = time.perf_counter()
+    for step, (x, y) in enumerate(bar):
+        x, y = x.to(env.device, non_blocking=True), y.to(env.device, non_blocking=True)
+        with _autocast(env.device, amp_dtype):
+            logits = model(x)
+            teacher_logits = None
+            if criterion.needs_teacher:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+        loss = criterion(logits, y, teacher_logits)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower the "
+                                     f"learning rate (lr={cfg.lr}) or enable clip_grad")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.clip_grad is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        sums[0] += loss.detach().double() * y.numel()
+        sums[1] += (logits.detach().argmax(-1) == y).sum()
+        sums[2] += y.numel()
+        if step % 10 == 0 and env.is_main and cfg.progress:
+            seen = sums[2].item() * env.world_size
+            bar.set_postfix(loss=f"{sums[0].item() / sums[2].item():.3f}",
+                            acc=f"{sums[1].item() / sums[2].item():.3f}",
+                            img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        if on_step is not None:
+            on_step(epoch, step)
+    bar.close()
+    all_reduce_sum(sums, env)
+    n = max(sums[2].item(), 1.0)
+    return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(sums[2].item())}
+
+
+def _restore(path: Path, kind: str, cfg: TrainConfig, model, optimizer, scheduler, scaler) -> tuple[int, list]:
+    state = load_checkpoint(path, kind)
+    diff = cfg.differences(state.get("train_config", {}))
+    if diff:
+        details = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
+        raise CheckpointError(f"cannot resume from {str(path)!r}: the training configuration changed ({details})")
+    try:
+        model.load_state_dict(state["model"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a model of another shape: {exc}") from exc
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    return int(state["epoch"]), list(state["history"])
+
+
+def _write_log(out: Path, history: list[dict]) -> None:
+    # Rewritten whole from the checkpoint's history, so the log never holds an epoch twice or an
+    # epoch the checkpoint lacks, whatever moment a previous run was killed at.
+    tmp = out / (LOG_FILE + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+    tmp.replace(out / LOG_FILE)
+
+
+def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

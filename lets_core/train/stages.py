@@ -1,0 +1,122 @@
+"""The two LeTs stages as functions: train the Aux-Net by distillation, then build, fine-tune and
+evaluate Des-Nets, and train the same architectures from scratch as the baseline.
+
+Everything the ``lets`` command line does goes through these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from timm.models.vision_transformer import VisionTransformer
+
+from ..auxnet import AuxNet
+from ..bundle import save_bundle
+from ..config import LetsConfig
+from ..data import Splits, eval_loader
+from ..des import MODEL_ARGS_ATTR, des_param_count, save_des
+from ..vit import vit_kwargs
+from .checkpoint import CheckpointError
+from .config import TrainConfig
+from .distributed import DistEnv, barrier
+from .loop import FitResult, evaluate, fit
+
+BUNDLE_DIR = "bundle"
+
+
+def check_data_fits(cfg: LetsConfig, splits: Splits) -> None:
+    """Raise if the dataset's images or classes do not match what the configuration builds."""
+    lg = cfg.learngene
+    have = (splits.image_size, splits.in_chans, splits.num_classes)
+    want = (lg.img_size, lg.in_chans, lg.num_classes)
+    if have != want:
+        raise ValueError(f"the data gives (image size, channels, classes) = {have} but the model configuration "
+                         f"expects {want}; resize the data (image_size / channels) or change the configuration")
+
+
+def train_aux(cfg: LetsConfig, splits: Splits, train_cfg: TrainConfig, out_dir: str | Path, *,
+              teacher: nn.Module | None = None, resume: bool = False, env: DistEnv | None = None) -> FitResult:
+    """Stage 1: train an Aux-Net (learngene + F + G + pos_embed) and save its bundle under ``out_dir/bundle``.
+
+    The loss is (1 − α)·CE + α·KD from ``teacher`` (``train_cfg.alpha``; 1 is the paper's setting).
+    """
+    env = env or DistEnv()
+    check_data_fits(cfg, splits)
+    torch.manual_seed(train_cfg.seed)
+    aux = AuxNet(cfg)
+    result = fit(aux, splits, train_cfg, kind="aux", teacher=teacher, out_dir=out_dir, resume=resume, env=env,
+                 desc="aux-net")
+    if env.is_main:
+        save_bundle(result.model, Path(out_dir) / BUNDLE_DIR)
+    barrier(env)
+    return result
+
+
+def scratch_des(cfg: LetsConfig, heads: int, depth: int, *, drop_path_rate: float = 0.0,
+                seed: int = 0) -> VisionTransformer:
+    """The baseline: a Des-Net's architecture with timm's random initialization (same kwargs as emit_des)."""
+    des_param_count(cfg, heads, depth)  # rejects sizes the bundle could not emit, with the same errors
+    torch.manual_seed(seed)
+    kwargs = vit_kwargs(cfg.learngene, heads * cfg.learngene.head_dim, depth, drop_path_rate)
+    model = VisionTransformer(**kwargs)
+    setattr(model, MODEL_ARGS_ATTR, kwargs)
+    return model
+
+
+def load_des(directory: str | Path) -> VisionTransformer:
+    """Load a Des-Net folder written by :func:`lets_core.save_des` (timm alone can too)."""
+    directory = Path(directory)
+    config_path, weights = directory / "config.json", directory / "model.safetensors"
+    for path in (config_path, weights):
+        if not path.is_file():
+            raise CheckpointError(f"Des-Net file {str(path)!r} is missing; a Des-Net folder holds config.json and "
+                                  "model.safetensors as written by lets_core.save_des / `lets emit`")
+    try:
+        kwargs = json.loads(config_path.read_text())["model_args"]
+        model = VisionTransformer(**kwargs)
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{str(config_path)!r} is not a Des-Net config (needs model_args): {exc}") from exc
+    try:
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    except Exception as exc:  # safetensors and torch raise unrelated types for damaged or mismatched files
+        raise CheckpointError(f"{str(weights)!r} does not match its config.json or is damaged: {str(exc)[:300]}") from exc
+    setattr(model, MODEL_ARGS_ATTR, kwargs)
+    return model
+
+
+def finetune(model: nn.Module, splits: Splits, train_cfg: TrainConfig, out_dir: str | Path | None = None, *,
+             resume: bool = False, env: DistEnv | None = None, desc: str = "des") -> FitResult:
+    """Stage 2: fine-tune a Des-Net (emitted or scratch) on labels; saves it with save_des under out_dir/model."""
+    env = env or DistEnv()
+    result = fit(model, splits, train_cfg, kind="des", out_dir=out_dir, resume=resume, env=env, desc=desc)
+    if out_dir is not None and env.is_main and hasattr(result.model, MODEL_ARGS_ATTR):
+        save_des(result.model, Path(out_dir) / "model")
+    barrier(env)
+    return result
+
+
+def evaluate_split(model: nn.Module, splits: Splits, split: str = "test", *, batch_size: int = 256,
+                   env: DistEnv | None = None, num_workers: int | None = None) -> dict:
+    """Top-1 and loss of ``model`` on ``split`` (no training)."""
+    env = env or DistEnv()
+    model = model.to(env.device)
+    loader = eval_loader(splits, split, batch_size, rank=env.rank, world_size=env.world_size, num_workers=num_workers)
+    return evaluate(model, loader, env)
+
+
+def parse_sizes(text: str | Sequence[str]) -> list[tuple[int, int]]:
+    """"2x4,4x8" (heads x depth) -> [(2, 4), (4, 8)]."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    sizes = []
+    for item in items:
+        parts = item.lower().replace("h", "").replace("l", "").split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"Des size {item!r} must look like HEADSxDEPTH, e.g. 3x6")
+        sizes.append((int(parts[0]), int(parts[1])))
+    return sizes
+
