@@ -1,5 +1,123 @@
-"""Build script. Metadata lives in pyproject.toml; this file exists to build the compiled extension."""
+"""Build script. Metadata lives in pyproject.toml; this file builds the compiled extension.
+
+Install against the torch you already have: ``pip install --no-build-isolation .``
+
+Environment variables:
+- ``LETS_CORE_BUILD_EXT=0``: build no extension (the pure-PyTorch fallback runs).
+- ``FORCE_CUDA=1``: compile the CUDA kernels even without a visible GPU (then set
+  ``TORCH_CUDA_ARCH_LIST``; it defaults to ``9.0``, H100/H200). Without it, CUDA kernels are built
+  when torch has CUDA, a toolkit is found and a GPU is visible.
+- ``TORCH_CUDA_ARCH_LIST``, ``MAX_JOBS``, ``CUDA_HOME``: as for any torch extension.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from pathlib import Path
 
 from setuptools import setup
 
-setup()
+ROOT = Path(__file__).resolve().parent
+METADATA_ONLY = {"egg_info", "dist_info", "sdist", "--name", "--version", "check"}
+
+
+def _flag(name: str, default: str = "") -> bool:
+    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _is_real_toolkit(home: Path) -> bool:
+    return (home / "bin" / "nvcc").is_file() and (home / "include" / "cuda_runtime.h").is_file()
+
+
+def _find_cuda_home(torch_cuda: str | None) -> str | None:
+    """A CUDA toolkit root. A bare ``nvcc`` wrapper script on PATH makes torch guess /usr/local,
+    so look for a directory that really holds bin/nvcc and the runtime headers, preferring the
+    toolkit version torch was built with."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
+    if torch_cuda:
+        candidates.append(f"/usr/local/cuda-{torch_cuda}")
+    candidates.append("/usr/local/cuda")
+    candidates += sorted(glob.glob("/usr/local/cuda-*"), reverse=True)
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent.parent))
+    for c in candidates:
+        if c and _is_real_toolkit(Path(c)):
+            return str(Path(c))
+    return None
+
+
+def _wheel_cuda_includes() -> list[str]:
+    """Headers of torch's own nvidia wheels (cuBLAS, cuSPARSE, ...), which torch's CUDA headers
+    include but a bare toolkit may lack."""
+    found = []
+    for entry in sys.path:
+        for inc in sorted(glob.glob(os.path.join(entry, "nvidia", "*", "include"))):
+            if os.path.isfile(os.path.join(inc, "cublas_v2.h")) and inc not in found:
+                found.append(inc)
+    return found
+
+
+def _extensions():
+    if not _flag("LETS_CORE_BUILD_EXT", "1"):
+        print("lets_core: LETS_CORE_BUILD_EXT=0, building no compiled extension")
+        return [], {}
+    try:
+        import torch
+    except ImportError:
+        if METADATA_ONLY.intersection(sys.argv[1:]):
+            return [], {}
+        raise SystemExit(
+            "lets_core: torch must be installed before building the extension; install it and run "
+            "`pip install --no-build-isolation .`, or set LETS_CORE_BUILD_EXT=0 to skip the extension"
+        )
+
+    cuda_home = _find_cuda_home(torch.version.cuda) if torch.version.cuda else None
+    if cuda_home:
+        os.environ["CUDA_HOME"] = cuda_home  # read by torch.utils.cpp_extension at import
+    force_cuda = _flag("FORCE_CUDA")
+    gpu_visible = torch.version.cuda is not None and torch.cuda.is_available()
+    with_cuda = force_cuda or (cuda_home is not None and gpu_visible)
+    if with_cuda and torch.version.cuda is None:
+        raise SystemExit(f"lets_core: FORCE_CUDA=1 but torch {torch.__version__} is a CPU-only build")
+    if with_cuda and cuda_home is None:
+        raise SystemExit("lets_core: CUDA kernels requested but no CUDA toolkit found; set CUDA_HOME "
+                         "to a directory holding bin/nvcc and include/cuda_runtime.h")
+    if with_cuda and not gpu_visible and not os.environ.get("TORCH_CUDA_ARCH_LIST"):
+        # torch derives the arch list from visible GPUs and fails with none; H100/H200 are sm_90.
+        os.environ["TORCH_CUDA_ARCH_LIST"] = "9.0"
+
+    from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
+    sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp"))
+    sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cpu").glob("*.cpp"))
+    macros = [
+        ("LETS_CORE_TORCH_VERSION", f'"{torch.__version__}"'),
+        ("LETS_CORE_BUILD_TOOL", '"setuptools"'),
+    ]
+    cxx = ["-O3"]
+    kwargs = {}
+    if with_cuda:
+        sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cuda").glob("*.c[pu]*"))
+        macros += [
+            ("LETS_CORE_WITH_CUDA", None),
+            ("LETS_CORE_CUDA_VERSION", f'"{torch.version.cuda}"'),
+            ("LETS_CORE_CUDA_ARCHS", f'"{os.environ.get("TORCH_CUDA_ARCH_LIST", "visible GPUs")}"'),
+        ]
+        kwargs["include_dirs"] = _wheel_cuda_includes()
+        kwargs["extra_compile_args"] = {"cxx": cxx, "nvcc": ["-O3", "-lineinfo"]}
+        ext = CUDAExtension("lets_core._C", sources, define_macros=macros, **kwargs)
+    else:
+        ext = CppExtension("lets_core._C", sources, define_macros=macros, extra_compile_args=cxx)
+    print(f"lets_core: building lets_core._C with {'CPU+CUDA' if with_cuda else 'CPU'} kernels "
+          f"against torch {torch.__version__}"
+          + (f", CUDA {torch.version.cuda} at {cuda_home}, archs {os.environ.get('TORCH_CUDA_ARCH_LIST', 'of the visible GPUs')}"
+             if with_cuda else ""))
+    return [ext], {"build_ext": BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None)}
+
+
+ext_modules, cmdclass = _extensions()
+setup(ext_modules=ext_modules, cmdclass=cmdclass)

@@ -1,7 +1,9 @@
 """The generation arithmetic of LeTs, as a small set of batched ops.
 
 Everything the Aux-Net and Des-Net builders compute from learngene, F and G goes through these
-four functions, so they are the one place where compiled kernels plug in.
+four functions. They check their arguments and call the ``lets_core`` custom ops
+(``torch.ops.lets_core.*``, defined in ``_library.py``), which run the compiled CPU/CUDA kernels of
+``lets_core._C`` when it is loaded and the pure-PyTorch reference (``reference.py``) otherwise.
 
 - :func:`widen`: E(F_out) W E(F_in)^T and E(F_out) b over a stack of blocks (fused q|k|v via chunks).
 - :func:`widen_vector`: E(F) v over a stack of vectors (LayerNorm gamma/beta).
@@ -11,9 +13,14 @@ four functions, so they are the one place where compiled kernels plug in.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from . import reference
+from .. import _extension
+from . import _library, reference  # noqa: F401  (_library registers the ops)
+
+_extension.load()
+_ops = torch.ops.lets_core
 
 
 def _check_factor(name: str, f: Tensor, batch: int, rows: int, expect_dims: int) -> None:
@@ -61,7 +68,10 @@ def widen(weight: Tensor, bias: Tensor | None, f_out: Tensor | None,
         _check_factor("f_out", f_out, b, o // f_out.shape[1], 4)
     if f_in is not None:
         _check_factor("f_in", f_in, b, i, 3)
-    return reference.widen(weight, bias, f_out, f_in)
+    wide = _ops.widen(weight, f_out, f_in)
+    if bias is not None and f_out is not None:
+        bias = widen_vector(bias, f_out)
+    return wide, bias
 
 
 def widen_vector(vec: Tensor, f: Tensor) -> Tensor:
@@ -70,7 +80,7 @@ def widen_vector(vec: Tensor, f: Tensor) -> Tensor:
         raise ValueError(f"vec must be (blocks, size), got shape {tuple(vec.shape)}")
     _check_chunks("f", f, vec.shape[1])
     _check_factor("f", f, vec.shape[0], vec.shape[1] // f.shape[1], 4)
-    return reference.widen_vector(vec, f)
+    return _ops.widen(vec.unsqueeze(-1), f, None).squeeze(-1)
 
 
 def group_mix(stack: Tensor, coeff: Tensor) -> Tensor:
@@ -91,7 +101,7 @@ def group_mix(stack: Tensor, coeff: Tensor) -> Tensor:
         raise ValueError(f"{r} rows cannot be spread evenly over {stack.shape[0] // s} groups")
     if coeff.dim() == 3 and stack.shape[1] % coeff.shape[1]:
         raise ValueError(f"{coeff.shape[1]} coefficient chunks do not divide dim 1 of stack ({stack.shape[1]})")
-    return reference.group_mix(stack, coeff)
+    return _ops.group_mix(stack, coeff)
 
 
 def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
@@ -109,7 +119,7 @@ def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> 
         raise ValueError(f"k must be in [0, {n}] (the number of units), got {k}")
     if p not in (1, 2):
         raise ValueError(f"p must be 1 or 2, got {p}")
-    return reference.select_by_norm(matrix, unit, k, p, largest)
+    return _ops.select_by_norm(matrix, unit, k, p, largest)
 
 
 __all__ = ["widen", "widen_vector", "group_mix", "select_by_norm"]

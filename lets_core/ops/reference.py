@@ -1,7 +1,9 @@
 """Pure-PyTorch reference of every generation op.
 
 These are the definitions: compiled kernels must agree with them to float tolerance. They are
-written for clarity, with batched matmuls, and differentiate through ordinary autograd.
+registered as the ``CompositeExplicitAutograd`` kernels of the ``lets_core`` ops (see
+``_library.py``), so they run wherever no compiled kernel is loaded. They are written for clarity
+and never return a view of an input (custom ops may not alias their inputs).
 
 Shapes (B = stacked learngene blocks, C = output chunks, e.g. 3 for a fused q|k|v):
 - a width factor acting on outputs is ``(1 or B, C, dO, O/C)``: chunk c of the output rows grows
@@ -25,12 +27,11 @@ def widen_vector(vec: Tensor, f: Tensor) -> Tensor:
     return torch.cat([chunks, new], dim=2).reshape(b, -1)
 
 
-def widen(weight: Tensor, bias: Tensor | None, f_out: Tensor | None,
-          f_in: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """E(F_out) W E(F_in)^T and E(F_out) b for a stack of linear layers.
+def widen_weight(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> Tensor:
+    """E(F_out) W E(F_in)^T per block and chunk.
 
-    ``weight`` (B, O, I), ``bias`` (B, O) or None, ``f_out`` (1|B, C, dO, O/C) or None,
-    ``f_in`` (1|B, dI, I) or None. Returns the widened weight (B, C*(O/C+dO), I+dI) and bias.
+    ``weight`` (B, O, I), ``f_out`` (1|B, C, dO, O/C) or None, ``f_in`` (1|B, dI, I) or None.
+    Returns (B, C*(O/C+dO), I+dI): chunk c is [[W_c, W_c F_in^T], [F_c W_c, F_c W_c F_in^T]].
     """
     w = weight
     if f_in is not None:
@@ -40,9 +41,27 @@ def widen(weight: Tensor, bias: Tensor | None, f_out: Tensor | None,
         c = f_out.shape[1]
         chunks = w.reshape(b, c, o // c, i)
         w = torch.cat([chunks, torch.matmul(f_out, chunks)], dim=2).reshape(b, -1, i)
-        if bias is not None:
-            bias = widen_vector(bias, f_out)
-    return w, bias
+    return w.clone() if w is weight else w
+
+
+def widen_adjoint(grad: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> Tensor:
+    """The adjoint of :func:`widen_weight` in its first argument: E(F_out)^T G E(F_in) per chunk.
+
+    ``grad`` (B, C*(O/C+dO), I+dI) -> (B, O, I). This is the weight gradient of a widening, and
+    its own gradient is a widening again, which is what closes double backward.
+    """
+    g = grad
+    if f_out is not None:
+        b, rows, cols = g.shape
+        c, d_o = f_out.shape[1], f_out.shape[2]
+        chunks = g.reshape(b, c, rows // c, cols)
+        o_c = rows // c - d_o
+        top, bottom = chunks[:, :, :o_c], chunks[:, :, o_c:]
+        g = (top + torch.matmul(f_out.transpose(-1, -2), bottom)).reshape(b, c * o_c, cols)
+    if f_in is not None:
+        i = f_in.shape[-1]
+        g = g[:, :, :i] + torch.matmul(g[:, :, i:], f_in)
+    return g.clone() if g is grad else g
 
 
 def group_mix(stack: Tensor, coeff: Tensor) -> Tensor:
@@ -63,16 +82,31 @@ def group_mix(stack: Tensor, coeff: Tensor) -> Tensor:
     return mixed.reshape(r, *stack.shape[1:])
 
 
+def unit_scores(matrix: Tensor, unit: int, p: int) -> Tensor:
+    """Per unit of ``unit`` consecutive rows: sum of |x| (p=1) or of x^2 (p=2), which orders units
+    like their Lp norm. Accumulated in float32, or float64 for float64 input."""
+    n = matrix.shape[0] // unit
+    flat = matrix.reshape(n, -1).to(torch.promote_types(matrix.dtype, torch.float32))
+    return flat.abs().sum(dim=1) if p == 1 else flat.square().sum(dim=1)
+
+
 def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
     """Rank units of ``unit`` consecutive rows of ``matrix`` (N, K) by their Lp norm, keep k.
 
     Returns the chosen rows (k*unit, K) and the chosen unit indices (k,), both in ascending index
     order. Ties keep the lower index first, so the result is deterministic.
     """
-    n = matrix.shape[0] // unit
-    flat = matrix.reshape(n, -1).float()
-    score = flat.abs().sum(dim=1) if p == 1 else flat.square().sum(dim=1)  # monotone in the norm
+    score = unit_scores(matrix, unit, p)
     order = torch.sort(score, descending=largest, stable=True).indices[:k]
     idx = torch.sort(order).values
     rows = (idx.unsqueeze(1) * unit + torch.arange(unit, device=matrix.device)).reshape(-1)
     return matrix.index_select(0, rows), idx
+
+
+def widen(weight: Tensor, bias: Tensor | None, f_out: Tensor | None,
+          f_in: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """E(F_out) W E(F_in)^T and E(F_out) b for a stack of linear layers (weight and bias)."""
+    w = widen_weight(weight, f_out, f_in)
+    if bias is not None and f_out is not None:
+        bias = widen_vector(bias, f_out)
+    return w, bias

@@ -1,0 +1,53 @@
+// CPU kernel of select_by_norm: one parallel pass computes every unit's score (sum of |x| or x^2,
+// accumulated in float64), a stable sort ranks them, and the chosen rows are gathered in parallel.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "../lets_core.h"
+
+namespace lets_core {
+
+std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_in, int64_t unit,
+                                                      int64_t k, int64_t p, bool largest) {
+  check_select_by_norm(matrix_in, unit, k, p);
+  const auto matrix = matrix_in.contiguous();
+  const int64_t n = matrix.size(0) / unit, cols = matrix.size(1), len = unit * cols;
+  auto scores = at::empty({n}, matrix.options().dtype(at::kDouble));
+  double* sc = scores.data_ptr<double>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, matrix.scalar_type(), "select_by_norm_cpu", [&] {
+    const scalar_t* x = matrix.data_ptr<scalar_t>();
+    at::parallel_for(0, n, std::max<int64_t>(1, 65536 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t u = b; u < e; ++u) {
+        const scalar_t* row = x + u * len;
+        double acc = 0;
+        if (p == 1) {
+          for (int64_t j = 0; j < len; ++j) acc += std::abs(static_cast<double>(row[j]));
+        } else {
+          for (int64_t j = 0; j < len; ++j) {
+            const double v = static_cast<double>(row[j]);
+            acc += v * v;
+          }
+        }
+        sc[u] = acc;
+      }
+    });
+  });
+  // Stable: equal scores keep the lower unit index first, as in the reference.
+  auto order = std::get<1>(at::sort(scores, /*stable=*/true, /*dim=*/0, /*descending=*/largest));
+  auto idx = std::get<0>(at::sort(order.narrow(0, 0, k)));
+
+  auto values = at::empty({k * unit, cols}, matrix.options());
+  const int64_t* id = idx.data_ptr<int64_t>();
+  const int64_t bytes = len * matrix.element_size();
+  const auto* src = static_cast<const char*>(matrix.data_ptr());
+  auto* dst = static_cast<char*>(values.data_ptr());
+  at::parallel_for(0, k, std::max<int64_t>(1, 65536 / std::max<int64_t>(bytes, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) std::memcpy(dst + i * bytes, src + id[i] * bytes, bytes);
+  });
+  return {values, idx};
+}
+
+}  // namespace lets_core

@@ -1,0 +1,108 @@
+// The widening E(F_out) W E(F_in)^T and its adjoint, written once for every device: ATen's matmul
+// family (BLAS on CPU, cuBLAS on CUDA) writes straight into views of one output buffer, and the
+// device supplies only the block copy. Chunks (q|k|v) and blocks are merged into one batch
+// dimension so every product is a single batched matmul.
+#include "lets_core.h"
+
+namespace lets_core {
+namespace {
+
+// (B*C, dO, Oc): the output factor of every (block, chunk) pair, a view when shared with C == 1
+// or stored per block.
+at::Tensor batched_out_factor(const at::Tensor& f_out, const WidenDims& d) {
+  return f_out.expand({d.B, d.C, d.dO, d.Oc}).reshape({d.B * d.C, d.dO, d.Oc});
+}
+
+// (B*C, dI, I): the input factor of every (block, chunk) pair; a stride-0 view when shared.
+at::Tensor batched_in_factor(const at::Tensor& f_in, const WidenDims& d) {
+  return f_in.unsqueeze(1).expand({d.B, d.C, d.dI, d.I}).reshape({d.B * d.C, d.dI, d.I});
+}
+
+// Rows [r0, r0+nr) and columns [c0, c0+nc) of every chunk of a (B, C*(Oc+dO), I+dI) buffer, as
+// (B*C, nr, nc). Blocks and chunks merge because the buffer is contiguous.
+at::Tensor wide_part(const at::Tensor& wide4, int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+  auto part = wide4.narrow(2, r0, nr).narrow(3, c0, nc);
+  return part.view({part.size(0) * part.size(1), nr, nc});
+}
+
+// x F_in^T for x (B*C, n, I) contiguous. A shared factor makes it one large GEMM over all blocks,
+// which BLAS runs far more efficiently than a batch of small ones.
+at::Tensor right_product(const at::Tensor& x, const at::Tensor& f_in, const WidenDims& d) {
+  if (f_in.size(0) == 1) {
+    return at::mm(x.reshape({x.size(0) * x.size(1), d.I}), f_in[0].t()).view({x.size(0), x.size(1), d.dI});
+  }
+  return at::bmm(x, batched_in_factor(f_in, d).transpose(1, 2));
+}
+
+}  // namespace
+
+at::Tensor widen_impl(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
+                      const std::optional<at::Tensor>& f_in, BlockCopy copy) {
+  const WidenDims d = check_widen(weight, f_out, f_in);
+  const auto w = weight.contiguous().view({d.B * d.C, d.Oc, d.I});
+  auto out = at::empty({d.B, d.C * (d.Oc + d.dO), d.I + d.dI}, weight.options());
+  if (out.numel() == 0) return out;
+  const auto wide4 = out.view({d.B, d.C, d.Oc + d.dO, d.I + d.dI});
+
+  // Each product goes to a contiguous temporary first: ATen's CPU batched GEMM runs up to 2x
+  // slower when it must write into a strided view, and one extra copy per product is cheaper.
+  copy(w, wide_part(wide4, 0, d.Oc, 0, d.I));
+  at::Tensor right, below;
+  if (d.dI > 0) {  // W F_in^T
+    right = right_product(w, *f_in, d);
+    copy(right, wide_part(wide4, 0, d.Oc, d.I, d.dI));
+  }
+  if (d.dO > 0) {  // F_out W
+    below = at::bmm(batched_out_factor(*f_out, d), w);
+    copy(below, wide_part(wide4, d.Oc, d.dO, 0, d.I));
+  }
+  if (d.dO > 0 && d.dI > 0) {
+    // F_out W F_in^T from whichever one-sided product is already there and cheaper to extend:
+    // (F_out W) F_in^T costs dO*I*dI, F_out (W F_in^T) costs dO*Oc*dI.
+    const auto corner = d.I <= d.Oc ? right_product(below, *f_in, d)
+                                     : at::bmm(batched_out_factor(*f_out, d), right);
+    copy(corner, wide_part(wide4, d.Oc, d.dO, d.I, d.dI));
+  }
+  return out;
+}
+
+at::Tensor widen_adjoint_impl(const at::Tensor& grad, const std::optional<at::Tensor>& f_out,
+                              const std::optional<at::Tensor>& f_in, BlockCopy copy) {
+  const WidenDims d = check_widen_adjoint(grad, f_out, f_in);
+  auto out = at::empty({d.B, d.C * d.Oc, d.I}, grad.options());
+  if (out.numel() == 0) return out;
+  const auto g4 = grad.contiguous().view({d.B, d.C, d.Oc + d.dO, d.I + d.dI});
+  auto acc = out.view({d.B * d.C, d.Oc, d.I});
+
+  copy(wide_part(g4, 0, d.Oc, 0, d.I), acc);  // G11
+  at::Tensor fi;
+  if (d.dI > 0) {  // + G12 F_in
+    fi = batched_in_factor(*f_in, d);
+    acc.baddbmm_(wide_part(g4, 0, d.Oc, d.I, d.dI), fi);
+  }
+  if (d.dO > 0) {
+    const auto fo_t = batched_out_factor(*f_out, d).transpose(1, 2);
+    const auto g21 = wide_part(g4, d.Oc, d.dO, 0, d.I);
+    if (d.dI == 0) {
+      acc.baddbmm_(fo_t, g21);
+    } else {
+      // F_out^T (G21 + G22 F_in) costs dO*dI*I + Oc*dO*I;
+      // F_out^T G21 + (F_out^T G22) F_in costs Oc*dO*I + Oc*dO*dI + Oc*dI*I.
+      const auto g22 = wide_part(g4, d.Oc, d.dO, d.I, d.dI);
+      const double inner_first = double(d.dO) * d.dI * d.I;
+      const double outer_first = double(d.Oc) * d.dO * d.dI + double(d.Oc) * d.dI * d.I;
+      if (inner_first <= outer_first) {
+        auto t = at::empty({d.B * d.C, d.dO, d.I}, grad.options());
+        copy(g21, t);
+        t.baddbmm_(g22, fi);
+        acc.baddbmm_(fo_t, t);
+      } else {
+        acc.baddbmm_(fo_t, g21);
+        acc.baddbmm_(at::bmm(fo_t, g22), fi);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace lets_core

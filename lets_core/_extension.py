@@ -1,0 +1,80 @@
+"""Loading the compiled kernels (``lets_core._C``) without ever breaking ``import lets_core``.
+
+The op schemas and the pure-PyTorch reference kernels are always registered (``ops/_library.py``).
+Importing ``lets_core._C`` adds compiled CPU (and, if built, CUDA) kernels, which the dispatcher
+then prefers. If the library is missing, was built for another torch, or is disabled, the reason
+is recorded here and the reference runs.
+
+Environment variables:
+- ``LETS_CORE_DISABLE_EXTENSION=1``: do not load the compiled library (force the fallback).
+- ``LETS_CORE_REQUIRE_EXTENSION=1``: a library that cannot be loaded is an ImportError, so a run
+  that must use the compiled kernels (CI, the GPU check) cannot pass on the fallback.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+DISABLE_ENV = "LETS_CORE_DISABLE_EXTENSION"
+REQUIRE_ENV = "LETS_CORE_REQUIRE_EXTENSION"
+
+
+@dataclass
+class ExtensionState:
+    """What happened when lets_core tried to load its compiled library."""
+
+    loaded: bool = False
+    reason: str = "not attempted"
+    build: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+STATE = ExtensionState()
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ImportError(f"{name}={os.environ[name]!r} is not understood; allowed: 1/true/yes/on or 0/false/no/off")
+
+
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split("+")[0].split(".")[:2])
+
+
+def load() -> ExtensionState:
+    """Import ``lets_core._C`` once; record why it is not in use if it cannot be."""
+    if STATE.reason != "not attempted":
+        return STATE
+    require = _env_flag(REQUIRE_ENV)
+    if _env_flag(DISABLE_ENV):
+        STATE.reason = f"disabled by {DISABLE_ENV}=1"
+        if require:
+            raise ImportError(f"lets_core: {REQUIRE_ENV}=1 and {DISABLE_ENV}=1 contradict each other")
+        return STATE
+    try:
+        from . import _C  # noqa: F401  (importing registers the kernels)
+    except ImportError as exc:  # missing file, or built against another torch (undefined symbols)
+        STATE.reason = f"lets_core._C could not be imported: {exc}"
+    except OSError as exc:  # e.g. a CUDA library that is not present on this machine
+        STATE.reason = f"lets_core._C could not be loaded: {exc}"
+    else:
+        STATE.loaded = True
+        STATE.reason = "loaded"
+        STATE.build = dict(_C.build_info())
+        built_for = STATE.build.get("torch_version", "unknown")
+        if _major_minor(built_for) != _major_minor(torch.__version__):
+            STATE.warnings.append(
+                f"lets_core._C was built for torch {built_for} but torch {torch.__version__} is "
+                f"running; rebuild with `pip install --no-build-isolation .`"
+            )
+    if require and not STATE.loaded:
+        raise ImportError(f"lets_core: {REQUIRE_ENV}=1 but the compiled extension is not in use: {STATE.reason}")
+    return STATE

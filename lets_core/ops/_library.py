@@ -1,0 +1,177 @@
+"""The ``lets_core`` custom ops: schemas, reference kernels, fake kernels and autograd formulas.
+
+Each schema is defined here and only here. The pure-PyTorch reference (``reference.py``) is
+registered at ``CompositeExplicitAutograd``, so every op runs on any device without the compiled
+library; the compiled library (``lets_core._C``, loaded by ``lets_core._extension``) adds CPU and
+CUDA kernels, which the dispatcher prefers. Autograd is registered once, above both, and its
+backward is written with these same ops and ATen ops, so double backward and torch.compile see
+through it whichever kernel runs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import reference
+
+NAMESPACE = "lets_core"
+OPS = ("widen", "widen_adjoint", "group_mix", "select_by_norm")
+
+_lib = torch.library.Library(NAMESPACE, "DEF")
+_lib.define("widen(Tensor weight, Tensor? f_out, Tensor? f_in) -> Tensor")
+_lib.define("widen_adjoint(Tensor grad, Tensor? f_out, Tensor? f_in) -> Tensor")
+_lib.define("group_mix(Tensor stack, Tensor coeff) -> Tensor")
+_lib.define("select_by_norm(Tensor matrix, int unit, int k, int p, bool largest) -> (Tensor, Tensor)")
+
+_lib.impl("widen", reference.widen_weight, "CompositeExplicitAutograd")
+_lib.impl("widen_adjoint", reference.widen_adjoint, "CompositeExplicitAutograd")
+_lib.impl("group_mix", reference.group_mix, "CompositeExplicitAutograd")
+_lib.impl("select_by_norm", reference.select_by_norm, "CompositeExplicitAutograd")
+
+_ops = torch.ops.lets_core
+
+
+# Fake kernels: output shapes only, for torch.compile / meta tensors. ---------------------------
+
+def _growth(f_out: Tensor | None, f_in: Tensor | None) -> tuple[int, int, int]:
+    """(chunks, new rows per chunk, new columns) of a widening."""
+    c, d_o = (1, 0) if f_out is None else (f_out.shape[1], f_out.shape[2])
+    d_i = 0 if f_in is None else f_in.shape[1]
+    return c, d_o, d_i
+
+
+@torch.library.register_fake("lets_core::widen")
+def _widen_fake(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> Tensor:
+    b, o, i = weight.shape
+    c, d_o, d_i = _growth(f_out, f_in)
+    return weight.new_empty(b, o + c * d_o, i + d_i)
+
+
+@torch.library.register_fake("lets_core::widen_adjoint")
+def _widen_adjoint_fake(grad: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> Tensor:
+    b, rows, cols = grad.shape
+    c, d_o, d_i = _growth(f_out, f_in)
+    return grad.new_empty(b, rows - c * d_o, cols - d_i)
+
+
+@torch.library.register_fake("lets_core::group_mix")
+def _group_mix_fake(stack: Tensor, coeff: Tensor) -> Tensor:
+    return stack.new_empty(coeff.shape[0], *stack.shape[1:])
+
+
+@torch.library.register_fake("lets_core::select_by_norm")
+def _select_by_norm_fake(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
+    return matrix.new_empty(k * unit, matrix.shape[1]), matrix.new_empty(k, dtype=torch.long)
+
+
+# Autograd ----------------------------------------------------------------------------------------
+#
+# For one chunk, widen gives [[W, W Fi^T], [Fo W, Fo W Fi^T]]. With an upstream gradient G split the
+# same way, the gradients are
+#   dW  = E(Fo)^T G E(Fi)                        (widen_adjoint)
+#   dFo = (G21 + G22 Fi) W^T = [G21 G22] E(Fi) W^T
+#   dFi = (G12 + Fo^T G22)^T W = ((E(Fo)^T G)[:, I:])^T W
+# widen_adjoint(G) = E(Fo)^T G E(Fi) is linear in G with the same structure, its gradient in G is
+# widen(H), and its factor gradients are the formulas above with (G, W) replaced by (G, H).
+# Hence one helper serves both ops.
+
+def _factor_grads(big: Tensor, small: Tensor, f_out: Tensor | None, f_in: Tensor | None,
+                  need_out: bool, need_in: bool) -> tuple[Tensor | None, Tensor | None]:
+    """Gradients of F_out and F_in for the bilinear form <big, E(Fo) small E(Fi)^T>.
+
+    ``big`` (B, C*(O/C+dO), I+dI) is on the widened side, ``small`` (B, O, I) on the narrow side.
+    """
+    b, o, i = small.shape
+    c, d_o, d_i = _growth(f_out, f_in)
+    o_c = o // c
+    g_out = g_in = None
+    if need_out and f_out is not None:
+        bottom = big.reshape(b, c, o_c + d_o, -1)[:, :, o_c:].reshape(b, c * d_o, -1)
+        u = _ops.widen_adjoint(bottom, None, f_in).reshape(b, c, d_o, i)  # [G21 G22] E(Fi)
+        g_out = torch.matmul(u, small.reshape(b, c, o_c, i).transpose(-1, -2))
+        if f_out.shape[0] == 1 and b != 1:
+            g_out = g_out.sum(0, keepdim=True)
+    if need_in and f_in is not None:
+        right = big[:, :, i:]
+        v = _ops.widen_adjoint(right, f_out, None)  # (E(Fo)^T G)[:, I:], shape (B, O, dI)
+        g_in = torch.matmul(v.transpose(-1, -2), small)
+        if f_in.shape[0] == 1 and b != 1:
+            g_in = g_in.sum(0, keepdim=True)
+    return g_out, g_in
+
+
+def _widen_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*[t if isinstance(t, Tensor) else None for t in inputs])
+
+
+def _widen_backward(ctx, grad: Tensor):
+    weight, f_out, f_in = ctx.saved_tensors
+    need_w, need_out, need_in = ctx.needs_input_grad
+    g_w = _ops.widen_adjoint(grad, f_out, f_in) if need_w else None
+    g_out, g_in = _factor_grads(grad, weight, f_out, f_in, need_out, need_in)
+    return g_w, g_out, g_in
+
+
+def _widen_adjoint_backward(ctx, grad: Tensor):
+    big, f_out, f_in = ctx.saved_tensors
+    need_g, need_out, need_in = ctx.needs_input_grad
+    g_big = _ops.widen(grad, f_out, f_in) if need_g else None
+    g_out, g_in = _factor_grads(big, grad, f_out, f_in, need_out, need_in)
+    return g_big, g_out, g_in
+
+
+torch.library.register_autograd("lets_core::widen", _widen_backward, setup_context=_widen_setup)
+torch.library.register_autograd("lets_core::widen_adjoint", _widen_adjoint_backward,
+                                setup_context=_widen_setup)
+
+
+def _group_layout(stack: Tensor, coeff: Tensor) -> tuple[int, int, int, int, int]:
+    """(groups G, rows per group P, chunks C, group size s, rows R) of a group_mix call."""
+    r, s = coeff.shape[0], coeff.shape[-1]
+    groups = stack.shape[0] // s
+    c = coeff.shape[1] if coeff.dim() == 3 else 1
+    return groups, r // groups, c, s, r
+
+
+def _group_mix_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+def _group_mix_backward(ctx, grad: Tensor):
+    stack, coeff = ctx.saved_tensors
+    groups, per, c, s, r = _group_layout(stack, coeff)
+    g_stack = g_coeff = None
+    if ctx.needs_input_grad[0]:
+        # Block s*g+m receives sum_p coeff[g*P+p, :, m] * grad[g*P+p]: a group_mix of the grads
+        # (R rows in groups of P) with the transposed coefficients (L rows, P per group).
+        c_t = coeff.reshape(groups, per, c, s).permute(0, 3, 2, 1).reshape(groups * s, c, per)
+        if coeff.dim() == 2:
+            c_t = c_t.squeeze(1)
+        g_stack = _ops.group_mix(grad, c_t)
+    if ctx.needs_input_grad[1]:
+        acc = torch.promote_types(coeff.dtype, stack.dtype)
+        g = grad.reshape(groups, per, c, -1).to(acc)
+        x = stack.reshape(groups, s, c, -1).to(acc)
+        g_coeff = torch.einsum("gpcx,gscx->gpcs", g, x).reshape(coeff.shape).to(coeff.dtype)
+    return g_stack, g_coeff
+
+
+torch.library.register_autograd("lets_core::group_mix", _group_mix_backward, setup_context=_group_mix_setup)
+
+
+def _select_setup(ctx, inputs, output) -> None:
+    matrix, unit = inputs[0], inputs[1]
+    ctx.unit = unit
+    ctx.save_for_backward(output[1])
+    ctx.shape = matrix.shape
+
+
+def _select_backward(ctx, grad_rows: Tensor, grad_idx):
+    (idx,) = ctx.saved_tensors
+    rows = (idx.unsqueeze(1) * ctx.unit + torch.arange(ctx.unit, device=idx.device)).reshape(-1)
+    g = grad_rows.new_zeros(ctx.shape).index_copy(0, rows, grad_rows)
+    return g, None, None, None, None
+
+
+torch.library.register_autograd("lets_core::select_by_norm", _select_backward, setup_context=_select_setup)
