@@ -1,0 +1,62 @@
+"""Two CPU processes with gloo: parameters stay identical across ranks and match a single-process
+run with the same global batch; only rank 0 writes checkpoints; metrics are reduced across ranks."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+from train_helpers import quick_recipe, small_splits
+
+import lets_core
+from lets_core.train import CHECKPOINT_FILE, fit, init_distributed, load_checkpoint, shutdown
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, tmp: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    env = init_distributed("cpu")
+    try:
+        splits = small_splits(Path(tmp) / f"data{rank}")
+        torch.manual_seed(100 + rank)  # different inits: DDP must broadcast rank 0's
+        aux = lets_core.AuxNet(lets_core.presets.tiny())
+        result = fit(aux, splits, quick_recipe(epochs=2, clip_grad=1.0), kind="aux", env=env,
+                     out_dir=os.path.join(tmp, "ddp"))
+        torch.save({"state": result.model.state_dict(), "history": result.history},
+                   os.path.join(tmp, f"rank{rank}.pt"))
+    finally:
+        shutdown(env)
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for key, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][key]), f"ranks disagree on {key}"
+
+    torch.manual_seed(100)  # rank 0's initialization
+    splits = small_splits(tmp_path / "data_single")
+    single = fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, quick_recipe(epochs=2, clip_grad=1.0),
+                 kind="aux")
+    for key, value in single.model.state_dict().items():
+        torch.testing.assert_close(ranks[0]["state"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "images_per_second")}
+                          for r in rows]
+    assert strip(ranks[0]["history"]) == strip(ranks[1]["history"])
+    # Metrics are summed over both ranks' shards, so they equal the single process's.
+    for dist_rec, single_rec in zip(ranks[0]["history"], single.history):
+        assert dist_rec["val_top1"] == single_rec["val_top1"]
+        assert abs(dist_rec["train_loss"] - single_rec["train_loss"]) < 1e-4
+    assert load_checkpoint(tmp_path / "ddp" / CHECKPOINT_FILE, "aux")["epoch"] == 2
+    assert not list((tmp_path / "ddp").glob("*.tmp"))
