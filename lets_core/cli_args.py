@@ -1,0 +1,182 @@
+"""Argument parsers of the ``lets`` subcommands (one builder per subcommand; shared flag groups).
+
+Defaults come from the Python API's own defaults (TrainConfig, DemoConfig), so the command line
+and the library cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .data.sources import DATASETS
+from .selection import STRATEGIES
+from .train.config import AMP_MODES, TrainConfig
+
+PRESETS = ("tiny", "paper")
+TRAINING_COMMANDS = ("train-teacher", "train-aux", "finetune", "demo")
+_T = TrainConfig()
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is one to show (not None / False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, argparse.SUPPRESS) or action.default is True:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_Formatter)
+    p.add_argument("--config", metavar="FILE", help="JSON file of option values (keys: option names with "
+                   "underscores); command-line flags override it")
+    return p
+
+
+def _data_flags(p: argparse.ArgumentParser, image_size_default: int | None = None) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
+    g.add_argument("--data-dir", help="Fashion-MNIST folder (default $LETS_FASHION_MNIST_DIR or "
+                   "/usr/share/datasets/fashion-mnist) or the image folder")
+    g.add_argument("--image-size", type=int, default=image_size_default,
+                   help="resize images to this square size (default: the model's / the data's own)")
+    g.add_argument("--channels", type=int, choices=(1, 3), help="convert images to 1 or 3 channels")
+    g.add_argument("--val-size", type=float, default=0.1, help="validation fraction (<1) or count (>=1) of the training data")
+    g.add_argument("--train-limit", type=int, help="use a seeded random subset of this many training images")
+    g.add_argument("--test-limit", type=int, help="use a seeded random subset of this many test images")
+
+
+def _train_flags(p: argparse.ArgumentParser, lr: float = _T.lr, alpha: float | None = None) -> None:
+    g = p.add_argument_group("training recipe (lets_core.train.TrainConfig)")
+    g.add_argument("--epochs", type=int, default=_T.epochs)
+    g.add_argument("--batch-size", type=int, default=_T.batch_size, help="global batch over all processes")
+    g.add_argument("--lr", type=float, default=lr, help="peak learning rate for --lr-base-batch images per step")
+    g.add_argument("--lr-base-batch", type=int, default=_T.lr_base_batch, help="linear scaling: lr x batch / this")
+    g.add_argument("--min-lr-ratio", type=float, default=_T.min_lr_ratio)
+    g.add_argument("--warmup-epochs", type=float, default=_T.warmup_epochs)
+    g.add_argument("--weight-decay", type=float, default=_T.weight_decay)
+    g.add_argument("--clip-grad", type=float, default=_T.clip_grad, help="max gradient norm (none by default)")
+    g.add_argument("--label-smoothing", type=float, default=_T.label_smoothing)
+    if alpha is not None:
+        g.add_argument("--alpha", type=float, default=alpha, help="loss = (1-alpha) CE + alpha KD; 0 = no distillation")
+        g.add_argument("--tau", type=float, default=_T.tau, help="distillation temperature")
+    g.add_argument("--amp", choices=AMP_MODES, default=_T.amp, help="mixed precision (auto: bf16/fp16 on GPU, off on CPU)")
+    g.add_argument("--no-augment", dest="augment", action="store_false", help="no random shifts and flips")
+    g.add_argument("--seed", type=int, default=_T.seed)
+    g.add_argument("--num-workers", type=int, help="DataLoader workers per process (default: sized for the machine)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    g.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
+    g.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--preset", choices=PRESETS, default="tiny", help="LetsConfig preset (classes follow the data)")
+    g.add_argument("--model-config", metavar="FILE", help="LetsConfig JSON (instead of --preset)")
+    g.add_argument("--drop-path", type=float, default=0.0, help="stochastic depth rate")
+
+
+def _des_flags(p: argparse.ArgumentParser, required: bool) -> None:
+    g = p.add_argument_group("Des-Net")
+    g.add_argument("--heads", type=int, required=required, help="heads (width = heads x head_dim)")
+    g.add_argument("--depth", type=int, help="blocks (default: the plan's length)")
+    g.add_argument("--strategy", choices=STRATEGIES, default="continuous", help="which new neurons to keep")
+    g.add_argument("--plan", help="comma-separated Aux layer per Des layer, e.g. 0,2,4,6 (default: automatic)")
+
+
+def info(sub) -> argparse.ArgumentParser:
+    p = _parser(sub, "info", "versions, the compiled extension's status, data availability, a preset's configuration")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--preset", choices=PRESETS, help="also print this preset's LetsConfig")
+    return p
+
+
+def train_teacher(sub) -> argparse.ArgumentParser:
+    p = _parser(sub, "train-teacher", "train (or reuse the cached) teacher classifier for stage-1 distillation")
+    p.add_argument("--arch", default="lets-resnet-small", help="lets-resnet-small or any timm model name")
+    p.add_argument("--out", default="runs/teacher", help="output folder (model.safetensors, teacher.json, log)")
+    _data_flags(p)
+    _train_flags(p, lr=4e-3)
+    return p
+
+
+def train_aux(sub) -> argparse.ArgumentParser:
+    p = _parser(sub, "train-aux", "stage 1: train the Aux-Net (learngene + F + G) by distillation; saves OUT/bundle")
+    p.add_argument("--out", default="runs/aux", help="output folder (bundle/, checkpoint.pt, log.jsonl)")
+    g = p.add_argument_group("teacher")
+    g.add_argument("--teacher", help="teacher folder from train-teacher, or a checkpoint file with --teacher-arch")
+    g.add_argument("--teacher-arch", help="timm architecture of a --teacher checkpoint file")
+    _model_flags(p)
+    _data_flags(p)
+    _train_flags(p, lr=4e-3, alpha=1.0)
+    return p
+
+
+def emit(sub) -> argparse.ArgumentParser:
+    p = _parser(sub, "emit", "stage 2: build a Des-Net from a bundle and save it as a plain timm model")
+    p.add_argument("--bundle", required=True, help="bundle folder (OUT/bundle of train-aux)")
+    p.add_argument("--out", required=True, help="Des-Net folder to write (model.safetensors + config.json)")
+    p.add_argument("--drop-path", type=float, default=0.0, help="stochastic depth rate for its fine-tuning")
+    _des_flags(p, required=True)
+    return p
+
+
+def finetune(sub) -> argparse.ArgumentParser:
+    p = _parser(sub, "finetune", "stage 2: fine-tune a Des-Net (saved, emitted on the fly, or from scratch) and test it")
+    src = p.add_argument_group("what to train (one of)")
+    src.add_argument("--des", help="Des-Net folder written by `lets emit`")
+    src.add_argument("--bundle", help="emit from this bundle with --heads/--depth/--strategy/--plan")
+    src.add_argument("--scratch", action="store_true", help="the baseline: --heads/--depth from timm's random init")
+    p.add_argument("--out", default="runs/finetune", help="output folder (model/, checkpoint.pt, log.jsonl, result.json)")
+    _des_flags(p, required=False)
+    _model_flags(p)
+    _data_flags(p)
+    _train_flags(p, lr=2e-3)
+    return p
+
+
+def evaluate(sub) -> argparse.ArgumentParser:
+    p = _parser(sub, "evaluate", "top-1 of a Des-Net, an Aux-Net bundle or a teacher on a data split")
+    src = p.add_argument_group("model (one of)")
+    src.add_argument("--des", help="Des-Net folder")
+    src.add_argument("--bundle", help="bundle folder (evaluates the Aux-Net)")
+    src.add_argument("--teacher", help="teacher folder from train-teacher")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    p.add_argument("--json", action="store_true")
+    _data_flags(p)
+    return p
+
+
+def demo(sub) -> argparse.ArgumentParser:
+    from .demo import DemoConfig
+
+    d = DemoConfig()
+    p = _parser(sub, "demo", "the whole pipeline on Fashion-MNIST: LeTs Des-Nets after 1 epoch vs scratch")
+    p.add_argument("--out", help="output folder (default runs/demo, or runs/demo-quick with --quick)")
+    p.add_argument("--quick", action="store_true", help="smoke run on a data subset (< 3 minutes on 2 cores)")
+    p.add_argument("--dataset", choices=("auto", "fashion-mnist", "digits"), default=d.dataset,
+                   help="auto: Fashion-MNIST if installed, else digits")
+    p.add_argument("--data-dir", help="Fashion-MNIST folder")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--sizes", help="Des-Nets as HEADSxDEPTH list, e.g. 2x4,3x6,4x8 (default: mode's)")
+    p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
+    p.add_argument("--teacher-epochs", type=int)
+    p.add_argument("--aux-epochs", type=int)
+    p.add_argument("--scratch-epochs", help="comma-separated scratch budgets, e.g. 1,2,4 (default: mode's)")
+    p.add_argument("--alpha", type=float, default=d.alpha)
+    p.add_argument("--tau", type=float, default=d.tau)
+    p.add_argument("--aux-lr", type=float, default=d.aux_lr)
+    p.add_argument("--des-lr", type=float, default=d.des_lr, help="shared by LeTs fine-tuning and scratch training")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--train-limit", type=int)
+    p.add_argument("--test-limit", type=int)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    return p
+
+
+SUBCOMMANDS = {"info": info, "train-teacher": train_teacher, "train-aux": train_aux, "emit": emit,
+               "finetune": finetune, "evaluate": evaluate, "demo": demo}

@@ -1,0 +1,214 @@
+"""What each ``lets`` subcommand does: argparse namespace -> calls of the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from . import presets
+from .config import LetsConfig
+from .data import FASHION_MNIST_INSTALL, fashion_mnist_available, load_splits
+from .data.sources import fashion_mnist_dir
+from .train import (TrainConfig, evaluate_split, finetune, init_distributed, load_des, load_teacher, parse_sizes,
+                    scratch_des, shutdown, train_aux, train_teacher)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import timm
+
+    import lets_core
+
+    facts = {"lets_core": lets_core.__version__, "python": platform.python_version(), "torch": torch.__version__,
+             "timm": timm.__version__, "threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available(),
+             "fashion_mnist": str(fashion_mnist_dir()) if fashion_mnist_available() else
+             f"not installed ({FASHION_MNIST_INSTALL})"}
+    print(json.dumps(facts, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in facts.items()))
+    try:
+        from . import info as extension_info
+    except ImportError:
+        print("compiled extension report: not available in this lets_core")
+    else:
+        extension_info.main(["--json"] if args.json else [])
+    if args.preset:
+        print(getattr(presets, args.preset)().to_json())
+    return 0
+
+
+def cmd_train_teacher(args: argparse.Namespace) -> int:
+    env = init_distributed(args.device)
+    try:
+        splits = _splits(args)
+        _, meta = train_teacher(splits, _recipe(args), args.out, args.arch, resume=args.resume, env=env)
+        if env.is_main:
+            print(f"teacher {args.arch}: test top-1 {meta['test_top1']:.4f}; saved in {args.out}")
+    finally:
+        shutdown(env)
+    return 0
+
+
+def cmd_train_aux(args: argparse.Namespace) -> int:
+    env = init_distributed(args.device)
+    try:
+        cfg = _model_config(args, None)
+        lg = cfg.learngene
+        splits = _splits(args, image_size=args.image_size or lg.img_size, channels=args.channels or lg.in_chans)
+        if args.model_config is None:
+            cfg = _model_config(args, splits.num_classes)
+        teacher = None
+        if args.alpha > 0:
+            if not args.teacher:
+                raise ValueError(f"--alpha {args.alpha} distills from a teacher: pass --teacher (a folder from "
+                                 "`lets train-teacher`), or --alpha 0 for the no-distillation ablation")
+            teacher = load_teacher(args.teacher, args.teacher_arch, num_classes=splits.num_classes,
+                                   in_chans=splits.in_chans, img_size=splits.image_size)
+        result = train_aux(cfg, splits, _recipe(args), args.out, teacher=teacher, resume=args.resume, env=env)
+        test = evaluate_split(result.model, splits, env=env)
+        if env.is_main:
+            print(f"Aux-Net: test top-1 {test['top1']:.4f}; bundle saved in {Path(args.out) / 'bundle'}")
+    finally:
+        shutdown(env)
+    return 0
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    from .bundle import load_bundle
+    from .des import emit_des, save_des
+
+    aux = load_bundle(args.bundle)
+    des = emit_des(aux, args.heads, args.depth, strategy=args.strategy, plan=_plan(args.plan),
+                   drop_path_rate=args.drop_path)
+    save_des(des, args.out)
+    params = sum(p.numel() for p in des.parameters())
+    print(f"Des-H{args.heads}-L{len(des.blocks)} ({params:,} parameters, strategy {args.strategy}) saved in {args.out}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    chosen = [name for name in ("des", "bundle", "scratch") if getattr(args, name)]
+    if len(chosen) != 1:
+        raise ValueError(f"finetune needs exactly one of --des, --bundle, --scratch; got {chosen or 'none'}")
+    env = init_distributed(args.device)
+    try:
+        model, base_cfg = None, None
+        if args.des:
+            model = load_des(args.des)
+        elif args.bundle:
+            from .bundle import load_bundle
+            from .des import emit_des
+
+            if args.heads is None:
+                raise ValueError("--bundle needs --heads (and --depth or --plan)")
+            model = emit_des(load_bundle(args.bundle), args.heads, args.depth, strategy=args.strategy,
+                             plan=_plan(args.plan), drop_path_rate=args.drop_path)
+        elif args.heads is None or args.depth is None:
+            raise ValueError("--scratch needs --heads and --depth")
+        else:
+            base_cfg = _model_config(args, None)
+        if model is not None:
+            size, chans = model.lets_model_args["img_size"], model.lets_model_args["in_chans"]
+        else:
+            size, chans = base_cfg.learngene.img_size, base_cfg.learngene.in_chans
+        splits = _splits(args, image_size=args.image_size or size, channels=args.channels or chans)
+        if model is None:
+            cfg = base_cfg if args.model_config else _model_config(args, splits.num_classes)
+            model = scratch_des(cfg, args.heads, args.depth, drop_path_rate=args.drop_path, seed=args.seed)
+        result = finetune(model, splits, _recipe(args), args.out, resume=args.resume, env=env)
+        test = evaluate_split(result.model, splits, env=env)
+        if env.is_main:
+            summary = {"test_top1": test["top1"], "test_loss": test["loss"], "history": result.history}
+            (Path(args.out) / "result.json").write_text(json.dumps(summary, indent=2))
+            print(f"test top-1 {test['top1']:.4f}; model saved in {Path(args.out) / 'model'}")
+    finally:
+        shutdown(env)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    chosen = [name for name in ("des", "bundle", "teacher") if getattr(args, name)]
+    if len(chosen) != 1:
+        raise ValueError(f"evaluate needs exactly one of --des, --bundle, --teacher; got {chosen or 'none'}")
+    if args.des:
+        model = load_des(args.des)
+        size, chans = model.lets_model_args["img_size"], model.lets_model_args["in_chans"]
+    elif args.bundle:
+        from .bundle import load_bundle
+
+        model = load_bundle(args.bundle)
+        size, chans = model.cfg.learngene.img_size, model.cfg.learngene.in_chans
+    else:
+        model = load_teacher(args.teacher)
+        meta = json.loads((Path(args.teacher) / "teacher.json").read_text())
+        size, chans = meta["img_size"], meta["in_chans"]
+    env = init_distributed(args.device)
+    try:
+        splits = _splits(args, image_size=args.image_size or size, channels=args.channels or chans)
+        metrics = evaluate_split(model, splits, args.split, batch_size=args.batch_size, env=env)
+        if env.is_main:
+            print(json.dumps(metrics) if args.json else
+                  f"{args.split} top-1 {metrics['top1']:.4f} (loss {metrics['loss']:.4f}, {metrics['count']} images)")
+    finally:
+        shutdown(env)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DemoConfig, run_demo
+
+    overrides = {k: getattr(args, k) for k in ("out", "dataset", "data_dir", "seed", "strategy", "teacher_epochs",
+                                               "aux_epochs", "alpha", "tau", "aux_lr", "des_lr", "batch_size",
+                                               "train_limit", "test_limit", "progress")}
+    if args.sizes:
+        overrides["sizes"] = parse_sizes(args.sizes)
+    if args.scratch_epochs:
+        overrides["scratch_epochs"] = [int(e) for e in args.scratch_epochs.split(",")]
+    env = init_distributed(args.device)
+    try:
+        run_demo(DemoConfig.for_mode(args.quick, **overrides), env)
+    finally:
+        shutdown(env)
+    return 0
+
+
+def _recipe(args: argparse.Namespace) -> TrainConfig:
+    names = [f for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)]
+    return TrainConfig(**{f: getattr(args, f) for f in names})
+
+
+def _splits(args: argparse.Namespace, image_size: int | None = None, channels: int | None = None):
+    return load_splits(args.dataset, args.data_dir, image_size=image_size or args.image_size,
+                       channels=channels or args.channels, val_size=_val_size(args.val_size),
+                       train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed)
+
+
+def _val_size(value: float) -> float | int:
+    # One flag for both forms: a fraction below 1, a count from 1 up.
+    return int(value) if value >= 1 and float(value).is_integer() else value
+
+
+def _model_config(args: argparse.Namespace, num_classes: int | None) -> LetsConfig:
+    if args.model_config:
+        path = Path(args.model_config)
+        if not path.is_file():
+            raise ValueError(f"--model-config {str(path)!r} does not exist")
+        cfg = LetsConfig.from_json(path.read_text())
+    else:
+        cfg = getattr(presets, args.preset)(**({"num_classes": num_classes} if num_classes else {}))
+    if args.drop_path:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, drop_path_rate=args.drop_path)
+    return cfg
+
+
+def _plan(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError as exc:
+        raise ValueError(f"--plan {text!r} must be comma-separated Aux layer indices, e.g. 0,2,4,6") from exc
+
