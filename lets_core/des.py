@@ -49,14 +49,7 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
     """
     cfg = aux.cfg
     new = check_width(cfg, heads)
-    if plan is None:
-        if depth is None:
-            raise ValueError("emit_des needs depth (or an explicit plan)")
-        plan = auto_depth_plan(cfg, depth)
-    else:
-        plan = check_plan(cfg, plan)
-        if depth is not None and depth != len(plan):
-            raise ValueError(f"depth={depth} disagrees with the plan's length {len(plan)}")
+    plan = resolve_plan(cfg, depth, plan)
     d = cfg.learngene.embed_dim
     with torch.no_grad():
         sel = select_width(cfg, aux.width, new, strategy)
@@ -65,7 +58,25 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
                                aux.pos_embed.index_select(2, pos_cols), plan)
         # Repeated plan entries share tensors; a Des-Net is fine-tuned layer by layer, so copy.
         state = {k: v.detach().clone().contiguous() for k, v in state.items()}
-    kwargs = vit_kwargs(cfg.learngene, d + new, len(plan), drop_path_rate)
+    return build_des(cfg, d + new, len(plan), state, drop_path_rate)
+
+
+def resolve_plan(cfg: LetsConfig, depth: int | None, plan: Sequence[int] | None) -> list[int]:
+    """The depth plan of a request: the automatic one for ``depth``, or a checked explicit one."""
+    if plan is None:
+        if depth is None:
+            raise ValueError("emit_des needs depth (or an explicit plan)")
+        return auto_depth_plan(cfg, depth)
+    plan = check_plan(cfg, plan)
+    if depth is not None and depth != len(plan):
+        raise ValueError(f"depth={depth} disagrees with the plan's length {len(plan)}")
+    return plan
+
+
+def build_des(cfg: LetsConfig, width: int, depth: int, state: dict[str, torch.Tensor],
+              drop_path_rate: float) -> VisionTransformer:
+    """A timm ViT that takes ownership of ``state`` (tensors it may keep as its parameters)."""
+    kwargs = vit_kwargs(cfg.learngene, width, depth, drop_path_rate)
     model = VisionTransformer(**kwargs, device="meta")
     model.load_state_dict(state, strict=True, assign=True)
     setattr(model, MODEL_ARGS_ATTR, kwargs)
