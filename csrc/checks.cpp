@@ -10,15 +10,15 @@ std::string shape(const at::Tensor& t) { return c10::str(t.sizes()); }
 
 void check_same(const at::Tensor& ref, const char* ref_name, const at::Tensor& t, const char* name,
                 const char* op) {
-  TORCH_CHECK(t.device() == ref.device(), "lets_core::", op, ": ", name, " is on ", t.device(),
+  TORCH_CHECK_VALUE(t.device() == ref.device(), "lets_core::", op, ": ", name, " is on ", t.device(),
               " but ", ref_name, " is on ", ref.device(), "; all tensors must be on one device");
-  TORCH_CHECK(t.scalar_type() == ref.scalar_type(), "lets_core::", op, ": ", name, " has dtype ",
+  TORCH_CHECK_VALUE(t.scalar_type() == ref.scalar_type(), "lets_core::", op, ": ", name, " has dtype ",
               t.scalar_type(), " but ", ref_name, " has ", ref.scalar_type(),
               "; the factors must have the weight's dtype");
 }
 
 void check_float(const at::Tensor& t, const char* name, const char* op) {
-  TORCH_CHECK(at::isFloatingType(t.scalar_type()), "lets_core::", op, ": ", name,
+  TORCH_CHECK_VALUE(at::isFloatingType(t.scalar_type()), "lets_core::", op, ": ", name,
               " must be float64, float32, bfloat16 or float16, got ", t.scalar_type());
 }
 
@@ -32,11 +32,11 @@ void check_factors(const at::Tensor& ref, int64_t b, const std::optional<at::Ten
   if (f_out.has_value()) {
     const auto& f = *f_out;
     check_same(ref, "the first argument", f, "f_out", op);
-    TORCH_CHECK(f.dim() == 4, "lets_core::", op, ": f_out must be (1 or blocks, chunks, new rows, ",
+    TORCH_CHECK_VALUE(f.dim() == 4, "lets_core::", op, ": f_out must be (1 or blocks, chunks, new rows, ",
                 "rows per chunk), got shape ", shape(f));
-    TORCH_CHECK(f.size(0) == 1 || f.size(0) == b, "lets_core::", op, ": f_out leading dim must be 1 ",
+    TORCH_CHECK_VALUE(f.size(0) == 1 || f.size(0) == b, "lets_core::", op, ": f_out leading dim must be 1 ",
                 "(shared) or the block count ", b, ", got ", f.size(0));
-    TORCH_CHECK(f.size(1) >= 1, "lets_core::", op, ": f_out must have at least one chunk, got shape ",
+    TORCH_CHECK_VALUE(f.size(1) >= 1, "lets_core::", op, ": f_out must have at least one chunk, got shape ",
                 shape(f));
     d.C = f.size(1);
     d.dO = f.size(2);
@@ -44,9 +44,9 @@ void check_factors(const at::Tensor& ref, int64_t b, const std::optional<at::Ten
   if (f_in.has_value()) {
     const auto& f = *f_in;
     check_same(ref, "the first argument", f, "f_in", op);
-    TORCH_CHECK(f.dim() == 3, "lets_core::", op, ": f_in must be (1 or blocks, new columns, columns), ",
+    TORCH_CHECK_VALUE(f.dim() == 3, "lets_core::", op, ": f_in must be (1 or blocks, new columns, columns), ",
                 "got shape ", shape(f));
-    TORCH_CHECK(f.size(0) == 1 || f.size(0) == b, "lets_core::", op, ": f_in leading dim must be 1 ",
+    TORCH_CHECK_VALUE(f.size(0) == 1 || f.size(0) == b, "lets_core::", op, ": f_in leading dim must be 1 ",
                 "(shared) or the block count ", b, ", got ", f.size(0));
     d.dI = f.size(1);
   }
@@ -57,22 +57,22 @@ void check_factors(const at::Tensor& ref, int64_t b, const std::optional<at::Ten
 WidenDims check_widen(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                       const std::optional<at::Tensor>& f_in) {
   check_float(weight, "weight", "widen");
-  TORCH_CHECK(weight.dim() == 3, "lets_core::widen: weight must be (blocks, out, in), got shape ",
+  TORCH_CHECK_VALUE(weight.dim() == 3, "lets_core::widen: weight must be (blocks, out, in), got shape ",
               shape(weight));
   WidenDims d{};
   d.B = weight.size(0);
   check_factors(weight, d.B, f_out, f_in, "widen", d);
   const int64_t o = weight.size(1);
-  TORCH_CHECK(o % d.C == 0, "lets_core::widen: f_out has ", d.C, " chunks, which do not divide the ",
+  TORCH_CHECK_VALUE(o % d.C == 0, "lets_core::widen: f_out has ", d.C, " chunks, which do not divide the ",
               "weight's ", o, " rows");
   d.Oc = o / d.C;
   d.I = weight.size(2);
   if (f_out.has_value()) {
-    TORCH_CHECK(f_out->size(3) == d.Oc, "lets_core::widen: f_out last dim must be ", d.Oc,
+    TORCH_CHECK_VALUE(f_out->size(3) == d.Oc, "lets_core::widen: f_out last dim must be ", d.Oc,
                 " (rows per chunk), got shape ", shape(*f_out));
   }
   if (f_in.has_value()) {
-    TORCH_CHECK(f_in->size(2) == d.I, "lets_core::widen: f_in last dim must be ", d.I,
+    TORCH_CHECK_VALUE(f_in->size(2) == d.I, "lets_core::widen: f_in last dim must be ", d.I,
                 " (the weight's columns), got shape ", shape(*f_in));
   }
   return d;
@@ -81,23 +81,23 @@ WidenDims check_widen(const at::Tensor& weight, const std::optional<at::Tensor>&
 WidenDims check_widen_adjoint(const at::Tensor& grad, const std::optional<at::Tensor>& f_out,
                               const std::optional<at::Tensor>& f_in) {
   check_float(grad, "grad", "widen_adjoint");
-  TORCH_CHECK(grad.dim() == 3, "lets_core::widen_adjoint: grad must be (blocks, wide out, wide in), ",
+  TORCH_CHECK_VALUE(grad.dim() == 3, "lets_core::widen_adjoint: grad must be (blocks, wide out, wide in), ",
               "got shape ", shape(grad));
   WidenDims d{};
   d.B = grad.size(0);
   check_factors(grad, d.B, f_out, f_in, "widen_adjoint", d);
-  TORCH_CHECK(grad.size(1) % d.C == 0 && grad.size(1) / d.C >= d.dO, "lets_core::widen_adjoint: grad ",
+  TORCH_CHECK_VALUE(grad.size(1) % d.C == 0 && grad.size(1) / d.C >= d.dO, "lets_core::widen_adjoint: grad ",
               "has ", grad.size(1), " rows, which is not ", d.C, " chunks of at least ", d.dO, " rows");
-  TORCH_CHECK(grad.size(2) >= d.dI, "lets_core::widen_adjoint: grad has ", grad.size(2),
+  TORCH_CHECK_VALUE(grad.size(2) >= d.dI, "lets_core::widen_adjoint: grad has ", grad.size(2),
               " columns, fewer than f_in's ", d.dI, " new columns");
   d.Oc = grad.size(1) / d.C - d.dO;
   d.I = grad.size(2) - d.dI;
   if (f_out.has_value()) {
-    TORCH_CHECK(f_out->size(3) == d.Oc, "lets_core::widen_adjoint: f_out last dim must be ", d.Oc,
+    TORCH_CHECK_VALUE(f_out->size(3) == d.Oc, "lets_core::widen_adjoint: f_out last dim must be ", d.Oc,
                 " (narrow rows per chunk), got shape ", shape(*f_out));
   }
   if (f_in.has_value()) {
-    TORCH_CHECK(f_in->size(2) == d.I, "lets_core::widen_adjoint: f_in last dim must be ", d.I,
+    TORCH_CHECK_VALUE(f_in->size(2) == d.I, "lets_core::widen_adjoint: f_in last dim must be ", d.I,
                 " (narrow columns), got shape ", shape(*f_in));
   }
   return d;
@@ -106,34 +106,34 @@ WidenDims check_widen_adjoint(const at::Tensor& grad, const std::optional<at::Te
 void check_group_mix(const at::Tensor& stack, const at::Tensor& coeff) {
   check_float(stack, "stack", "group_mix");
   check_float(coeff, "coeff", "group_mix");
-  TORCH_CHECK(coeff.device() == stack.device(), "lets_core::group_mix: coeff is on ", coeff.device(),
+  TORCH_CHECK_VALUE(coeff.device() == stack.device(), "lets_core::group_mix: coeff is on ", coeff.device(),
               " but stack is on ", stack.device());
-  TORCH_CHECK(stack.dim() >= 2, "lets_core::group_mix: stack must be (blocks, size, ...), got shape ",
+  TORCH_CHECK_VALUE(stack.dim() >= 2, "lets_core::group_mix: stack must be (blocks, size, ...), got shape ",
               shape(stack));
-  TORCH_CHECK(coeff.dim() == 2 || coeff.dim() == 3, "lets_core::group_mix: coeff must be (rows, s) or ",
+  TORCH_CHECK_VALUE(coeff.dim() == 2 || coeff.dim() == 3, "lets_core::group_mix: coeff must be (rows, s) or ",
               "(rows, chunks, s), got shape ", shape(coeff));
   const int64_t s = coeff.size(-1), r = coeff.size(0), l = stack.size(0);
-  TORCH_CHECK(s >= 1 && l % s == 0, "lets_core::group_mix: group size ", s,
+  TORCH_CHECK_VALUE(s >= 1 && l % s == 0, "lets_core::group_mix: group size ", s,
               " must be >= 1 and divide the block count ", l);
   const int64_t groups = l / s;
-  TORCH_CHECK(groups == 0 ? r == 0 : r % groups == 0, "lets_core::group_mix: ", r,
+  TORCH_CHECK_VALUE(groups == 0 ? r == 0 : r % groups == 0, "lets_core::group_mix: ", r,
               " rows cannot be spread evenly over ", groups, " groups");
   if (coeff.dim() == 3) {
-    TORCH_CHECK(coeff.size(1) >= 1 && stack.size(1) % coeff.size(1) == 0, "lets_core::group_mix: ",
+    TORCH_CHECK_VALUE(coeff.size(1) >= 1 && stack.size(1) % coeff.size(1) == 0, "lets_core::group_mix: ",
                 coeff.size(1), " coefficient chunks do not divide dim 1 of stack (", stack.size(1), ")");
   }
 }
 
 void check_select_by_norm(const at::Tensor& matrix, int64_t unit, int64_t k, int64_t p) {
   check_float(matrix, "matrix", "select_by_norm");
-  TORCH_CHECK(matrix.dim() == 2, "lets_core::select_by_norm: matrix must be 2-D (rows, cols), got shape ",
+  TORCH_CHECK_VALUE(matrix.dim() == 2, "lets_core::select_by_norm: matrix must be 2-D (rows, cols), got shape ",
               shape(matrix));
-  TORCH_CHECK(unit >= 1 && matrix.size(0) % unit == 0, "lets_core::select_by_norm: unit ", unit,
+  TORCH_CHECK_VALUE(unit >= 1 && matrix.size(0) % unit == 0, "lets_core::select_by_norm: unit ", unit,
               " must be >= 1 and divide the row count ", matrix.size(0));
   const int64_t n = matrix.size(0) / unit;
-  TORCH_CHECK(k >= 0 && k <= n, "lets_core::select_by_norm: k must be in [0, ", n,
+  TORCH_CHECK_VALUE(k >= 0 && k <= n, "lets_core::select_by_norm: k must be in [0, ", n,
               "] (the number of units), got ", k);
-  TORCH_CHECK(p == 1 || p == 2, "lets_core::select_by_norm: p must be 1 or 2, got ", p);
+  TORCH_CHECK_VALUE(p == 1 || p == 2, "lets_core::select_by_norm: p must be 1 or 2, got ", p);
 }
 
 namespace {

@@ -14,6 +14,7 @@ Environment variables:
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,3 +79,37 @@ def load() -> ExtensionState:
     if require and not STATE.loaded:
         raise ImportError(f"lets_core: {REQUIRE_ENV}=1 but the compiled extension is not in use: {STATE.reason}")
     return STATE
+
+
+DEVICE_KEYS = ("CPU", "CUDA")
+
+
+def op_kernels() -> dict[str, dict[str, str]]:
+    """For each lets_core op and device: ``compiled`` if lets_core._C registered a kernel for it
+    (the dispatcher prefers it), otherwise ``reference`` (the pure-PyTorch fallback)."""
+    table = {}
+    from .ops import _library  # late: the ops package imports this module
+
+    for op in _library.OPS:
+        name = f"{_library.NAMESPACE}::{op}"
+        table[op] = {key: "compiled" if torch._C._dispatch_has_kernel_for_dispatch_key(name, key) else "reference"
+                     for key in DEVICE_KEYS}
+    return table
+
+
+def extension_info() -> dict[str, Any]:
+    """Versions, the compiled library's build facts (or why it is not in use), and per-op kernels."""
+    state = load()
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "threads": torch.get_num_threads(),
+        "extension_loaded": state.loaded,
+        "extension_status": state.reason,
+        "extension_warnings": list(state.warnings),
+        "build": dict(state.build),
+        "ops": op_kernels(),
+    }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import reference
+from . import _checks, reference
 
 NAMESPACE = "lets_core"
 OPS = ("widen", "widen_adjoint", "group_mix", "select_by_norm")
@@ -24,10 +24,20 @@ _lib.define("widen_adjoint(Tensor grad, Tensor? f_out, Tensor? f_in) -> Tensor")
 _lib.define("group_mix(Tensor stack, Tensor coeff) -> Tensor")
 _lib.define("select_by_norm(Tensor matrix, int unit, int k, int p, bool largest) -> (Tensor, Tensor)")
 
-_lib.impl("widen", reference.widen_weight, "CompositeExplicitAutograd")
-_lib.impl("widen_adjoint", reference.widen_adjoint, "CompositeExplicitAutograd")
-_lib.impl("group_mix", reference.group_mix, "CompositeExplicitAutograd")
-_lib.impl("select_by_norm", reference.select_by_norm, "CompositeExplicitAutograd")
+
+
+def _checked(check, kernel):
+    """The reference kernel behind the same argument checks as the compiled one."""
+    def run(*args):
+        check(*args)
+        return kernel(*args)
+    return run
+
+
+_REFERENCE = {"widen": reference.widen_weight, "widen_adjoint": reference.widen_adjoint,
+              "group_mix": reference.group_mix, "select_by_norm": reference.select_by_norm}
+for _name in OPS:
+    _lib.impl(_name, _checked(getattr(_checks, _name), _REFERENCE[_name]), "CompositeExplicitAutograd")
 
 _ops = torch.ops.lets_core
 

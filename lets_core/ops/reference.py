@@ -86,7 +86,7 @@ def unit_scores(matrix: Tensor, unit: int, p: int) -> Tensor:
     """Per unit of ``unit`` consecutive rows: sum of |x| (p=1) or of x^2 (p=2), which orders units
     like their Lp norm. Accumulated in float32, or float64 for float64 input."""
     n = matrix.shape[0] // unit
-    flat = matrix.reshape(n, -1).to(torch.promote_types(matrix.dtype, torch.float32))
+    flat = matrix.reshape(n, unit * matrix.shape[1]).to(torch.promote_types(matrix.dtype, torch.float32))
     return flat.abs().sum(dim=1) if p == 1 else flat.square().sum(dim=1)
 
 

@@ -1,0 +1,88 @@
+"""Argument checks of the ``lets_core`` ops when they run the reference kernels.
+
+The compiled kernels perform the same checks in C++ (csrc/checks.cpp, ``TORCH_CHECK_VALUE``), so
+a direct ``torch.ops.lets_core.*`` call fails with a ValueError naming the op, the argument and
+what is allowed, whichever kernel runs.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+def _fail(op: str, message: str) -> None:
+    raise ValueError(f"lets_core::{op}: {message}")
+
+
+def _factors(op: str, ref: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> tuple[int, int, int]:
+    b = ref.shape[0]
+    for name, f, dims in (("f_out", f_out, 4), ("f_in", f_in, 3)):
+        if f is None:
+            continue
+        if f.device != ref.device or f.dtype != ref.dtype:
+            _fail(op, f"{name} is {f.dtype} on {f.device} but the first argument is {ref.dtype} on "
+                      f"{ref.device}; the factors must match it")
+        if f.dim() != dims:
+            _fail(op, f"{name} must have {dims} dims, got shape {tuple(f.shape)}")
+        if f.shape[0] not in (1, b):
+            _fail(op, f"{name} leading dim must be 1 (shared) or the block count {b}, got {f.shape[0]}")
+    c, d_o = (1, 0) if f_out is None else (f_out.shape[1], f_out.shape[2])
+    if c < 1:
+        _fail(op, f"f_out must have at least one chunk, got shape {tuple(f_out.shape)}")
+    return c, d_o, 0 if f_in is None else f_in.shape[1]
+
+
+def _last_dims(op: str, f_out: Tensor | None, f_in: Tensor | None, o_c: int, i: int) -> None:
+    if f_out is not None and f_out.shape[3] != o_c:
+        _fail(op, f"f_out last dim must be {o_c} (rows per chunk), got shape {tuple(f_out.shape)}")
+    if f_in is not None and f_in.shape[2] != i:
+        _fail(op, f"f_in last dim must be {i} (narrow columns), got shape {tuple(f_in.shape)}")
+
+
+def widen(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
+    if weight.dim() != 3:
+        _fail("widen", f"weight must be (blocks, out, in), got shape {tuple(weight.shape)}")
+    c, _, _ = _factors("widen", weight, f_out, f_in)
+    if weight.shape[1] % c:
+        _fail("widen", f"f_out has {c} chunks, which do not divide the weight's {weight.shape[1]} rows")
+    _last_dims("widen", f_out, f_in, weight.shape[1] // c, weight.shape[2])
+
+
+def widen_adjoint(grad: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
+    if grad.dim() != 3:
+        _fail("widen_adjoint", f"grad must be (blocks, wide out, wide in), got shape {tuple(grad.shape)}")
+    c, d_o, d_i = _factors("widen_adjoint", grad, f_out, f_in)
+    if grad.shape[1] % c or grad.shape[1] // c < d_o:
+        _fail("widen_adjoint", f"grad has {grad.shape[1]} rows, which is not {c} chunks of at least {d_o} rows")
+    if grad.shape[2] < d_i:
+        _fail("widen_adjoint", f"grad has {grad.shape[2]} columns, fewer than f_in's {d_i} new columns")
+    _last_dims("widen_adjoint", f_out, f_in, grad.shape[1] // c - d_o, grad.shape[2] - d_i)
+
+
+def group_mix(stack: Tensor, coeff: Tensor) -> None:
+    if stack.dim() < 2:
+        _fail("group_mix", f"stack must be (blocks, size, ...), got shape {tuple(stack.shape)}")
+    if coeff.dim() not in (2, 3):
+        _fail("group_mix", f"coeff must be (rows, s) or (rows, chunks, s), got shape {tuple(coeff.shape)}")
+    if coeff.device != stack.device:
+        _fail("group_mix", f"coeff is on {coeff.device} but stack is on {stack.device}")
+    s, r, blocks = coeff.shape[-1], coeff.shape[0], stack.shape[0]
+    if s < 1 or blocks % s:
+        _fail("group_mix", f"group size {s} must be >= 1 and divide the block count {blocks}")
+    groups = blocks // s
+    if (r != 0) if groups == 0 else r % groups:
+        _fail("group_mix", f"{r} rows cannot be spread evenly over {groups} groups")
+    if coeff.dim() == 3 and (coeff.shape[1] < 1 or stack.shape[1] % coeff.shape[1]):
+        _fail("group_mix", f"{coeff.shape[1]} coefficient chunks do not divide dim 1 of stack ({stack.shape[1]})")
+
+
+def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> None:  # noqa: ARG001
+    if matrix.dim() != 2:
+        _fail("select_by_norm", f"matrix must be 2-D (rows, cols), got shape {tuple(matrix.shape)}")
+    if unit < 1 or matrix.shape[0] % unit:
+        _fail("select_by_norm", f"unit {unit} must be >= 1 and divide the row count {matrix.shape[0]}")
+    n = matrix.shape[0] // unit
+    if not 0 <= k <= n:
+        _fail("select_by_norm", f"k must be in [0, {n}] (the number of units), got {k}")
+    if p not in (1, 2):
+        _fail("select_by_norm", f"p must be 1 or 2, got {p}")

@@ -1,0 +1,73 @@
+"""lets_core::group_mix against the reference, gradients, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import lets_core.ops as ops
+from lets_core.ops import reference
+from testing import DEVICES, DTYPES, assert_matches, non_contiguous
+
+group_mix = torch.ops.lets_core.group_mix
+
+
+@st.composite
+def mix_case(draw):
+    groups, s = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    per_group, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    n, tail = c * draw(st.integers(1, 3)), draw(st.sampled_from([(), (1,), (3,), (2, 2)]))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    stack = torch.randn(groups * s, n, *tail, generator=g)
+    chunked = draw(st.booleans())
+    coeff = torch.rand(groups * per_group, *((c,) if chunked else ()), s, generator=g)
+    if draw(st.booleans()):
+        coeff = non_contiguous(coeff)
+    return stack, coeff
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=40, deadline=None)
+@given(case=mix_case(), dtype=st.sampled_from([torch.float64, *DTYPES]))
+def test_group_mix_matches_reference(device, case, dtype):
+    stack, coeff = case
+    # Coefficients stay float32 (they are parameters of G) while the stack may be low precision.
+    assert_matches(lambda s, c: group_mix(s, c.float()), lambda s, c: reference.group_mix(s, c.float()),
+                   [stack.to(device), coeff.to(device)], dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_group_mix_large_rows_cross_tiles_and_chunks(device):
+    # Rows longer than the CPU kernel's column tile, with chunk boundaries inside tiles.
+    stack = torch.randn(4, 3 * 1500, device=device)
+    coeff = torch.rand(4, 3, 2, device=device)
+    torch.testing.assert_close(group_mix(stack, coeff), reference.group_mix(stack, coeff))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_group_mix_gradcheck_and_gradgradcheck(device, chunked):
+    g = torch.Generator().manual_seed(2)
+    stack = torch.randn(4, 6, 2, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    coeff = torch.randn(6, *((3,) if chunked else ()), 2, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    assert torch.autograd.gradcheck(group_mix, (stack, coeff))
+    assert torch.autograd.gradgradcheck(group_mix, (stack, coeff))
+
+
+def test_single_block_group_is_a_scaled_copy():
+    stack = torch.randn(1, 5)
+    torch.testing.assert_close(group_mix(stack, torch.tensor([[2.0], [3.0]])), torch.cat([2 * stack, 3 * stack]))
+
+
+@pytest.mark.parametrize("stack, coeff, message", [
+    (torch.randn(5, 4), torch.rand(2, 2), "group size 2 must be >= 1 and divide the block count 5"),
+    (torch.randn(4, 4), torch.rand(3, 2), "3 rows cannot be spread evenly over 2 groups"),
+    (torch.randn(4, 4), torch.rand(2, 3, 2), "3 coefficient chunks do not divide"),
+    (torch.randn(4), torch.rand(2, 2), "stack must be"),
+])
+def test_bad_arguments_name_the_problem(stack, coeff, message):
+    with pytest.raises(ValueError, match=message):
+        group_mix(stack, coeff)
+    with pytest.raises(ValueError):
+        ops.group_mix(stack, coeff)

@@ -1,0 +1,72 @@
+"""lets_core::select_by_norm against the reference, ties, gradients, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import lets_core.ops as ops
+from lets_core.ops import reference
+from testing import DEVICES, DTYPES, non_contiguous
+
+select = torch.ops.lets_core.select_by_norm
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=60, deadline=None)
+@given(units=st.integers(0, 9), unit=st.integers(1, 4), cols=st.integers(1, 5), data=st.data(),
+       p=st.sampled_from([1, 2]), largest=st.booleans(), strided=st.booleans(),
+       dtype=st.sampled_from([torch.float64, *DTYPES]), seed=st.integers(0, 2**31 - 1))
+def test_select_matches_reference(device, units, unit, cols, data, p, largest, strided, dtype, seed):
+    k = data.draw(st.integers(0, units))
+    g = torch.Generator().manual_seed(seed)
+    # Distinct unit norms (well apart) so that rounding cannot reorder near-ties at low precision.
+    scale = torch.randperm(max(units, 1), generator=g)[:units].to(torch.float64) + 1
+    matrix = (torch.rand(units, unit, cols, generator=g, dtype=torch.float64) * 0.1 + 1) * scale[:, None, None]
+    matrix = (matrix * torch.sign(torch.randn(matrix.shape, generator=g))).reshape(units * unit, cols)
+    matrix = matrix.to(dtype=dtype, device=device)
+    if strided:
+        matrix = non_contiguous(matrix)
+    values, idx = select(matrix, unit, k, p, largest)
+    ref_values, ref_idx = reference.select_by_norm(matrix, unit, k, p, largest)
+    assert torch.equal(idx, ref_idx)
+    assert torch.equal(values, ref_values)  # a gather: bit-exact
+    assert idx.dtype == torch.long and bool((idx[1:] > idx[:-1]).all())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("largest", [False, True])
+def test_ties_keep_the_lower_index(device, largest):
+    matrix = torch.tensor([[1.0], [2.0], [1.0], [2.0], [1.0]], device=device)
+    values, idx = select(matrix, 1, 2, 2, largest)
+    assert idx.tolist() == ([1, 3] if largest else [0, 2])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_select_gradcheck_and_gradgradcheck(device):
+    m = torch.randn(8, 3, dtype=torch.float64, device=device, requires_grad=True)
+    fn = lambda x: select(x, 2, 2, 1, True)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (m,))
+    assert torch.autograd.gradgradcheck(fn, (m,))
+
+
+def test_public_wrapper_matches():
+    m = torch.randn(12, 4)
+    for largest in (True, False):
+        v, i = ops.select_by_norm(m, 3, 2, 2, largest)
+        rv, ri = reference.select_by_norm(m, 3, 2, 2, largest)
+        assert torch.equal(i, ri) and torch.equal(v, rv)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((torch.randn(6, 2), 4, 1, 2), "unit 4 must be >= 1 and divide the row count 6"),
+    ((torch.randn(6, 2), 2, 4, 2), r"k must be in \[0, 3\]"),
+    ((torch.randn(6, 2), 2, 1, 3), "p must be 1 or 2, got 3"),
+    ((torch.randn(6), 1, 1, 2), "matrix must be 2-D"),
+])
+def test_bad_arguments_name_the_problem(args, message):
+    with pytest.raises(ValueError, match=message):
+        select(*args, True)
+    with pytest.raises(ValueError):
+        ops.select_by_norm(*args, True)
