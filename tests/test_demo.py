@@ -1,0 +1,58 @@
+"""`lets demo --quick` end to end (exactly as a user runs it), the report's structure, the digits
+fallback, and early failure on a size the bundle cannot produce."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lets_core import DesSizeError
+from lets_core.data import FASHION_MNIST_INSTALL
+from lets_core.demo import DemoConfig, pick_dataset, run_demo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quick_demo_end_to_end(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "lets_core.cli", "demo", "--quick", "--out", str(out), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| Des-Net | params | LeTs direct | LeTs + 1 ep |" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["mode"] == "quick" and report["timings_seconds"]["total"] < 180
+    assert report["bundle"]["bytes"] > 0 and report["bundle"]["params"] > 0
+    assert [(r["heads"], r["depth"]) for r in report["rows"]] == [(2, 2), (4, 8)]
+    for row in report["rows"]:
+        assert {"heads", "depth", "params", "lets_direct_top1", "lets_ft1_top1", "scratch_top1_by_epoch"} <= set(row)
+        assert set(row["scratch_top1_by_epoch"]) == {"1", "2"}
+        values = [row["lets_direct_top1"], row["lets_ft1_top1"], *row["scratch_top1_by_epoch"].values()]
+        assert all(0.0 <= v <= 1.0 for v in values)
+    assert report["rows"][1]["params"] > report["rows"][0]["params"]
+    assert "## What the numbers say" in (out / "report.md").read_text()
+    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "aux" / "bundle" / "bundle.safetensors").is_file()
+
+
+def test_demo_falls_back_to_digits_with_a_clear_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LETS_FASHION_MNIST_DIR", str(tmp_path / "empty"))
+    assert pick_dataset(DemoConfig(dataset="auto")) == "digits"
+    out = capsys.readouterr().out
+    assert "Fashion-MNIST is not installed" in out and FASHION_MNIST_INSTALL in out
+    assert pick_dataset(DemoConfig(dataset="fashion-mnist")) == "fashion-mnist"
+
+
+def test_demo_rejects_bad_settings_before_training(tmp_path):
+    with pytest.raises(DesSizeError, match="9"):
+        run_demo(DemoConfig(out=str(tmp_path / "d"), sizes=[(9, 2)], dataset="digits"))
+    assert not (tmp_path / "d" / "teacher").exists()
+    with pytest.raises(ValueError, match="demo dataset must be one of"):
+        DemoConfig(dataset="cifar10")
+    with pytest.raises(ValueError, match="scratch_epochs"):
+        DemoConfig(scratch_epochs=[0])
