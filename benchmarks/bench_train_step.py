@@ -1,0 +1,210 @@
+"""One training step (forward, backward, AdamW step) of the Aux-Net against a plain ViT of its shape.
+
+Variants, each measured in its own process so peak memory is its own:
+- ``lets``: lets_core.AuxNet on the compiled ops (when the extension is built);
+- ``lets-fallback``: the same with LETS_CORE_DISABLE_EXTENSION=1 (pure-PyTorch ops);
+- ``released``: the Aux-Net generated the released-code way (per Aux layer, concatenations);
+- ``plain``: a timm VisionTransformer of exactly the Aux-Net's shape with ordinary parameters,
+  the lower bound (no generation at all).
+
+    python benchmarks/bench_train_step.py --config mid --json benchmarks/results/train_step_cpu.json
+    python benchmarks/bench_train_step.py --config paper --device cuda --batch 128   # GPU, bf16 autocast
+
+Prints median step time and peak memory of each variant and their ratios to ``plain``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VARIANTS = ("plain", "lets", "lets-fallback", "released")
+
+
+def make_config(name: str):
+    import lets_core
+    from lets_core.config import LearngeneConfig, LetsConfig, TransformConfig
+
+    if name == "tiny":
+        return lets_core.presets.tiny()
+    if name == "mid":
+        # A DeiT-Ti-sized learngene grown to a DeiT-S-sized Aux-Net at CIFAR resolution.
+        return LetsConfig(
+            learngene=LearngeneConfig(img_size=32, patch_size=4, in_chans=3, num_classes=10, embed_dim=192,
+                                      depth=4, head_dim=64, mlp_ratio=4.0),
+            aux_embed_dim=384, aux_depth=8, transform=TransformConfig(group_size=2, tie_length=2))
+    if name == "paper":
+        return lets_core.presets.paper()
+    raise SystemExit(f"unknown --config {name!r}; allowed: tiny, mid, paper")
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """Build one variant, time its step, report step time and peak memory."""
+    import torch
+    import torch.utils.benchmark as bench
+
+    import lets_core
+    from lets_core.vit import build_vit
+
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    cfg = make_config(args.config)
+    lg = cfg.learngene
+    if args.variant == "plain":
+        model = build_vit(lg, cfg.aux_embed_dim, cfg.aux_depth)
+    else:
+        aux = lets_core.AuxNet(cfg)
+        if args.variant == "released":
+            sys.path.insert(0, str(HERE))
+            from released_code import ReleasedCodeAuxNet
+            model = ReleasedCodeAuxNet(aux)
+        else:
+            model = aux
+    model = model.to(device).train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    x = torch.randn(args.batch, lg.in_chans, lg.img_size, lg.img_size, device=device)
+    y = torch.randint(0, lg.num_classes, (args.batch,), device=device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def step() -> None:
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):  # warm-up, and the optimizer allocates its state here
+        step()
+    saved_mb = _saved_for_backward_mb(model, x, y, autocast)
+    state_mb = sum(t.numel() * t.element_size() for t in _training_state(model, opt)) / 2**20
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    timer = bench.Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
+    measurement = timer.blocked_autorange(min_run_time=args.min_time)
+    if device.type == "cuda":
+        peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
+        total_peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        # ru_maxrss (KiB) is monotonic: the growth during timed steps plus the pre-step level is
+        # the best CPU analogue; both are reported.
+        total_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mb = total_peak_mb - rss_before / 1024
+    from lets_core._extension import extension_info
+    info = extension_info()
+    return {
+        "benchmark": "train_step", "config": args.config, "variant": args.variant, "device": _device_name(device),
+        "batch": args.batch, "dtype": "bfloat16-autocast" if device.type == "cuda" else "float32",
+        "median_ms": measurement.median * 1e3, "iqr_ms": measurement.iqr * 1e3, "runs": len(measurement.times),
+        "peak_mem_mb": total_peak_mb, "step_mem_growth_mb": peak_mb,
+        # Parameters + gradients + optimizer state, and what autograd keeps between forward and
+        # backward (activations and generated weights): the step's memory floor on any device.
+        "train_state_mb": state_mb, "saved_for_backward_mb": saved_mb, "step_memory_mb": state_mb + saved_mb,
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "extension_loaded": info["extension_loaded"],
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+
+
+def _saved_for_backward_mb(model, x, y, autocast) -> float:
+    """Unique storage bytes autograd saves for backward during one forward."""
+    import torch
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        storages[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    del loss
+    return sum(n for ptr, n in storages.items() if ptr not in params) / 2**20
+
+
+def _training_state(model, opt):
+    for p in model.parameters():
+        if p.requires_grad:
+            yield p
+            if p.grad is not None:
+                yield p.grad
+    for state in opt.state.values():
+        yield from (v for v in state.values() if hasattr(v, "element_size") and v.dim() > 0)
+
+
+def _device_name(device) -> str:
+    import platform
+
+    import torch
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="mid", help="tiny, mid or paper")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {VARIANTS}")
+    parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed steps per variant")
+    parser.add_argument("--json", type=Path, help="append one record per variant to this JSON file")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant in this process
+    args = parser.parse_args()
+    if args.variant:
+        print("RESULT " + json.dumps(worker(args)))
+        return
+
+    records = []
+    for variant in args.variants.split(","):
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; allowed: {VARIANTS}")
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        if variant == "lets-fallback":
+            env["LETS_CORE_DISABLE_EXTENSION"] = "1"
+        cmd = [sys.executable, __file__, "--config", args.config, "--device", args.device, "--batch",
+               str(args.batch), "--min-time", str(args.min_time), "--variant", variant]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+        if done.returncode != 0 or not lines:
+            print(f"{variant}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            continue
+        records.append(json.loads(lines[-1][len("RESULT "):]))
+    print_table(records)
+    if args.json:
+        old = json.loads(args.json.read_text()) if args.json.exists() else []
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(old + records, indent=1))
+
+
+def print_table(records: list[dict]) -> None:
+    if not records:
+        return
+    plain = next((r for r in records if r["variant"] == "plain"), None)
+    r0 = records[0]
+    print(f"train step, config {r0['config']}, batch {r0['batch']}, {r0['dtype']}, {r0['device']}, "
+          f"torch {r0['torch']}, {r0['threads']} threads")
+    mem = "step_memory_mb" if r0["device"].startswith("cpu") else "peak_mem_mb"
+    print(f"memory column: {mem} ({'allocator peak' if mem == 'peak_mem_mb' else 'train state + saved for backward'})")
+    print(f"{'variant':<14}{'median ms':>11}{'x plain':>9}{'memory MB':>11}{'x plain':>9}{'saved MB':>10}{'process peak MB':>17}")
+    for r in records:
+        t_ratio = r["median_ms"] / plain["median_ms"] if plain else float("nan")
+        m_ratio = r[mem] / plain[mem] if plain else float("nan")
+        print(f"{r['variant']:<14}{r['median_ms']:>11.1f}{t_ratio:>9.2f}{r[mem]:>11.1f}{m_ratio:>9.2f}"
+              f"{r['saved_for_backward_mb']:>10.1f}{r['peak_mem_mb']:>17.0f}")
+    by = {r["variant"]: r for r in records}
+    if "lets" in by and "released" in by:
+        print(f"released-code / lets step time: {by['released']['median_ms'] / by['lets']['median_ms']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
