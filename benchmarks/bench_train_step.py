@@ -16,12 +16,11 @@ Prints median step time and peak memory of each variant and their ratios to ``pl
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
-import subprocess
 import sys
 from pathlib import Path
+
+from bench_common import append_json, device_name, emit_result, run_variant
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("plain", "lets", "lets-fallback", "released")
@@ -101,7 +100,7 @@ def worker(args: argparse.Namespace) -> dict:
     from lets_core._extension import extension_info
     info = extension_info()
     return {
-        "benchmark": "train_step", "config": args.config, "variant": args.variant, "device": _device_name(device),
+        "benchmark": "train_step", "config": args.config, "variant": args.variant, "device": device_name(device),
         "batch": args.batch, "dtype": "bfloat16-autocast" if device.type == "cuda" else "float32",
         "median_ms": measurement.median * 1e3, "iqr_ms": measurement.iqr * 1e3, "runs": len(measurement.times),
         "peak_mem_mb": total_peak_mb, "step_mem_growth_mb": peak_mb,
@@ -141,15 +140,6 @@ def _training_state(model, opt):
         yield from (v for v in state.values() if hasattr(v, "element_size") and v.dim() > 0)
 
 
-def _device_name(device) -> str:
-    import platform
-
-    import torch
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="mid", help="tiny, mid or paper")
@@ -161,29 +151,19 @@ def main() -> None:
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant in this process
     args = parser.parse_args()
     if args.variant:
-        print("RESULT " + json.dumps(worker(args)))
+        emit_result(worker(args))
         return
 
     records = []
+    base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time)]
     for variant in args.variants.split(","):
         if variant not in VARIANTS:
             raise SystemExit(f"unknown variant {variant!r}; allowed: {VARIANTS}")
-        env = dict(os.environ, HF_HUB_OFFLINE="1")
-        if variant == "lets-fallback":
-            env["LETS_CORE_DISABLE_EXTENSION"] = "1"
-        cmd = [sys.executable, __file__, "--config", args.config, "--device", args.device, "--batch",
-               str(args.batch), "--min-time", str(args.min_time), "--variant", variant]
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
-        if done.returncode != 0 or not lines:
-            print(f"{variant}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-            continue
-        records.append(json.loads(lines[-1][len("RESULT "):]))
+        record = run_variant(__file__, base, variant, fallback=variant == "lets-fallback")
+        if record is not None:
+            records.append(record)
     print_table(records)
-    if args.json:
-        old = json.loads(args.json.read_text()) if args.json.exists() else []
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(old + records, indent=1))
+    append_json(args.json, records)
 
 
 def print_table(records: list[dict]) -> None:

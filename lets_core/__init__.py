@@ -11,6 +11,7 @@ from .bundle import StorageReport, load_bundle, save_bundle, storage_report
 from .config import LearngeneConfig, LetsConfig, TransformConfig
 from .depth_plan import auto_depth_plan
 from .des import des_param_count, emit_des, save_des
+from .des_family import emit_des_many
 from ._extension import extension_info
 from .errors import BundleError, DesSizeError, LetsConfigError
 from .learngene import Learngene
@@ -21,6 +22,6 @@ __version__ = "0.1.0"
 __all__ = [
     "AuxNet", "BundleError", "DesSizeError", "Learngene", "LearngeneConfig", "LetsConfig",
     "LetsConfigError", "STRATEGIES", "StorageReport", "TransformConfig", "auto_depth_plan",
-    "des_param_count", "emit_des", "extension_info", "load_bundle", "ops", "presets", "save_bundle", "save_des",
+    "des_param_count", "emit_des", "emit_des_many", "extension_info", "load_bundle", "ops", "presets", "save_bundle", "save_des",
     "storage_report",
 ]

@@ -77,7 +77,8 @@ def build_des(cfg: LetsConfig, width: int, depth: int, state: dict[str, torch.Te
               drop_path_rate: float) -> VisionTransformer:
     """A timm ViT that takes ownership of ``state`` (tensors it may keep as its parameters)."""
     kwargs = vit_kwargs(cfg.learngene, width, depth, drop_path_rate)
-    model = VisionTransformer(**kwargs, device="meta")
+    # Weights come from ``state``: skip timm's random init (slow even on meta tensors).
+    model = VisionTransformer(**kwargs, weight_init="skip", device="meta")
     model.load_state_dict(state, strict=True, assign=True)
     setattr(model, MODEL_ARGS_ATTR, kwargs)
     return model.eval()

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lets_core
-from lets_core.des_family import emit_des_many
+from lets_core import emit_des_many
 
 from core_helpers import small_configs
 
