@@ -1,0 +1,226 @@
+"""Benchmarks of the lets_core ops and of the whole Aux-Net generation step.
+
+    python benchmarks/bench_ops.py [--device cpu|cuda|all] [--dtype float32] [--quick] [--json PATH]
+
+Times each op (forward, and forward+backward) with the compiled kernels ("compiled": the
+``torch.ops.lets_core`` ops with lets_core._C loaded) against the pure-PyTorch fallback
+("fallback": the reference functions of ``lets_core/ops/reference.py`` under ordinary autograd,
+which is what runs without the extension), at the paper configuration's shapes and the tiny
+preset's. Then the whole generation step of the paper configuration (all learngene blocks and
+module types, forward+backward) three ways: compiled, fallback, and "released-code" (every Aux
+layer widens its group's blocks again with concatenations, then mixes, as the authors' code does).
+On CUDA it also times a plain matmul of the largest product's shape, for a throughput ratio.
+
+Every number is the median of ``torch.utils.benchmark.Timer.blocked_autorange`` after a warm-up,
+with CUDA synchronized; inputs are random (never zeros). Run it from outside the checkout or with
+the compiled library built in place (``PYTHONPATH=.``) so that lets_core._C is importable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import platform
+import sys
+from typing import Callable
+
+import torch
+from torch.utils import benchmark
+
+import lets_core
+from lets_core import generation
+from lets_core import ops as lops
+from lets_core.ops import reference
+
+OPS = torch.ops.lets_core
+
+
+def median_ms(fn: Callable[[], object], device: str, min_run_time: float) -> float:
+    fn()  # warm-up (allocator, BLAS/cuBLAS handles, lazy init)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
+    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+def fwd_bwd(fn: Callable[..., object], args: list, grads: list) -> Callable[[], None]:
+    """fn(*args) then backward with fixed random cotangents (inputs already require grad)."""
+    def run() -> None:
+        out = fn(*args)
+        outs = list(out) if isinstance(out, tuple) else [out]
+        torch.autograd.backward(outs, grads[: len(outs)])
+    return run
+
+
+def op_cases(cfg: lets_core.LetsConfig, device: str, dtype: torch.dtype):
+    """(op name, shapes text, compiled fn, fallback fn, args) for the paper/tiny widen + mix shapes."""
+    lg, delta = cfg.learngene, cfg.delta
+    d, big_l, s = lg.embed_dim, lg.depth, cfg.transform.group_size
+    hid, hid_d = lg.mlp_hidden(d), lg.mlp_hidden(delta)
+    g = torch.Generator(device="cpu").manual_seed(0)
+
+    def t(*shape):
+        return torch.rand(*shape, generator=g).to(device=device, dtype=dtype).requires_grad_()
+
+    yield "widen qkv", f"W({big_l},{3*d},{d}) Fq({big_l},3,{delta},{d}) Fe({delta},{d})", OPS.widen, \
+        reference.widen_weight, [t(big_l, 3 * d, d), t(big_l, 3, delta, d), t(1, delta, d)]
+    yield "widen fc1", f"W({big_l},{hid},{d}) Fffn({big_l},{hid_d},{hid}) Fe", OPS.widen, \
+        reference.widen_weight, [t(big_l, hid, d), t(big_l, 1, hid_d, hid), t(1, delta, d)]
+    yield "widen fc2", f"W({big_l},{d},{hid}) Fe Fffn({big_l},{hid_d},{hid})", OPS.widen, \
+        reference.widen_weight, [t(big_l, d, hid), t(1, 1, delta, d), t(big_l, hid_d, hid)]
+    rows = cfg.num_rows
+    yield "group_mix fc1", f"stack({big_l},{hid + hid_d},{d + delta}) coeff({rows},{s})", OPS.group_mix, \
+        reference.group_mix, [t(big_l, hid + hid_d, d + delta), t(rows, s)]
+
+
+def select_cases(device: str, dtype: torch.dtype, quick: bool):
+    g = torch.Generator(device="cpu").manual_seed(1)
+    shapes = [(1536, 2 * 1536, 1), (384, 2 * 3 * 384, 64)] + ([] if quick else [(16384, 4096, 1)])
+    for rows, cols, unit in shapes:
+        m = torch.randn(rows, cols, generator=g).to(device=device, dtype=dtype)
+        k = rows // unit // 2
+        yield f"select_by_norm top-l2 k={k}", f"({rows},{cols}) unit {unit}", m, unit, k
+
+
+@contextlib.contextmanager
+def fallback_ops():
+    """Run lets_core's generation on the pure-PyTorch reference (as without the extension)."""
+    saved = (lops.widen, lops.widen_vector, lops.group_mix)
+    lops.widen, lops.widen_vector, lops.group_mix = reference.widen, reference.widen_vector, reference.group_mix
+    try:
+        yield
+    finally:
+        lops.widen, lops.widen_vector, lops.group_mix = saved
+
+
+def released_code_state(aux: lets_core.AuxNet) -> dict[str, torch.Tensor]:
+    """Generation as in the authors' code: every Aux layer re-widens its group's learngene blocks
+    with concatenations, then mixes them; nothing is shared between Aux layers."""
+    cfg, lg, w, dep = aux.cfg, aux.learngene, aux.width, aux.depth
+    s, tie = cfg.transform.group_size, cfg.transform.tie_length
+    blocks, fe_out, fe_in = lg.blocks, w.f_e[None, None], w.f_e[None]
+    spec = {  # module: (weight, bias, f_out, f_in, G module type(s))
+        "norm1": ("norm1_w", "norm1_b", fe_out, None, "norm1"),
+        "attn.qkv": ("qkv_w", "qkv_b", None, fe_in, "qkv"),
+        "attn.proj": ("proj_w", "proj_b", fe_out, None, "proj"),
+        "norm2": ("norm2_w", "norm2_b", fe_out, None, "norm2"),
+        "mlp.fc1": ("fc1_w", "fc1_b", None, fe_in, "fc1"),
+        "mlp.fc2": ("fc2_w", "fc2_b", fe_out, None, "fc2"),
+    }
+    state = {}
+    for i in range(cfg.aux_depth):
+        row = i // tie
+        first = cfg.group_of_row(row) * s
+        sl = slice(first, first + s)
+        for module, (wk, bk, f_out, f_in, gtype) in spec.items():
+            if gtype == "qkv":
+                f_out, cw, cb = w.f_qkv[sl], dep.qkv_coeff(0)[row], dep.qkv_coeff(1)[row]
+            elif gtype == "fc1":
+                f_out, cw, cb = w.f_ffn[sl][:, None], dep.coeff(gtype, 0)[row], dep.coeff(gtype, 1)[row]
+            else:
+                cw, cb = dep.coeff(gtype, 0)[row], dep.coeff(gtype, 1)[row]
+            if gtype == "proj":
+                f_in = w.f_qkv[sl, 2]
+            if gtype == "fc2":
+                f_in = w.f_ffn[sl]
+            if blocks[wk].dim() == 2:  # LayerNorm: widen_vector
+                wide_w, wide_b = reference.widen_vector(blocks[wk][sl], f_out), reference.widen_vector(blocks[bk][sl], f_out)
+            else:
+                wide_w, wide_b = reference.widen(blocks[wk][sl], blocks[bk][sl], f_out, f_in)
+            chunks = cw.dim()  # (3, s) for qkv: one coefficient per q|k|v chunk
+            mix_w = reference.group_mix(wide_w, cw[None] if chunks == 2 else cw[None, None])[0]
+            mix_b = reference.group_mix(wide_b, cb[None] if chunks == 2 else cb[None, None])[0]
+            state[f"blocks.{i}.{module}.weight"], state[f"blocks.{i}.{module}.bias"] = mix_w, mix_b
+    return state
+
+
+def generation_step(aux: lets_core.AuxNet, way: str) -> Callable[[], None]:
+    """Generate every Aux block weight and backpropagate fixed cotangents into learngene, F and G."""
+    make = released_code_state if way == "released-code" else (lambda a: a.generate())
+    with fallback_ops() if way == "fallback" else contextlib.nullcontext():
+        keys = sorted(k for k in make(aux) if k.startswith("blocks."))
+    g = torch.Generator().manual_seed(2)
+    probe = make(aux)
+    cot = {k: torch.randn(probe[k].shape, generator=g).to(probe[k]) for k in keys}
+    del probe
+
+    def run() -> None:
+        with fallback_ops() if way == "fallback" else contextlib.nullcontext():
+            state = make(aux)
+            torch.autograd.backward([state[k] for k in keys], [cot[k] for k in keys])
+        aux.zero_grad(set_to_none=True)
+    return run
+
+
+def environment(device: str) -> dict:
+    return {
+        "device": torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or platform.machine()),
+        "torch": torch.__version__, "cuda": torch.version.cuda, "threads": torch.get_num_threads(),
+        "python": platform.python_version(), "date": datetime.date.today().isoformat(),
+        "extension": lets_core.extension_info()["extension_status"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="all", choices=["cpu", "cuda", "all"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--quick", action="store_true", help="tiny preset and small selections only")
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--json", help="write one record per measurement to this file")
+    args = parser.parse_args()
+    if not lets_core.extension_info()["extension_loaded"]:
+        sys.exit(f"lets_core._C is not in use ({lets_core.extension_info()['extension_status']}); "
+                 "build it first (see benchmarks/README.md)")
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+    dtype = getattr(torch, args.dtype)
+    records: list[dict] = []
+
+    def record(op, shapes, device, impl, mode, ms, **extra):
+        env = environment(device)
+        records.append({"op": op, "shapes": shapes, "dtype": args.dtype, "implementation": impl, "mode": mode,
+                        "median_ms": round(ms, 4), **env, **extra})
+        print(f"{device:4} {op:28} {mode:8} {impl:13} {ms:10.3f} ms  {shapes}", flush=True)
+
+    presets = [("tiny", lets_core.presets.tiny())] + ([] if args.quick else [("paper", lets_core.presets.paper())])
+    for device in devices:
+        print(f"== {device}: {environment(device)}")
+        for preset, cfg in presets:
+            for op, shapes, compiled, fallback, inputs in op_cases(cfg, device, dtype):
+                with torch.no_grad():
+                    outs = compiled(*inputs)
+                grads = [torch.randn_like(outs)]
+                for impl, fn in (("compiled", compiled), ("fallback", fallback)):
+                    with torch.no_grad():
+                        ms = median_ms(lambda: fn(*inputs), device, args.min_run_time)
+                    record(op, f"{preset}: {shapes}", device, impl, "forward", ms)
+                    ms = median_ms(fwd_bwd(fn, inputs, grads), device, args.min_run_time)
+                    record(op, f"{preset}: {shapes}", device, impl, "fwd+bwd", ms)
+        for op, shapes, m, unit, k in select_cases(device, dtype, args.quick):
+            for impl, fn in (("compiled", OPS.select_by_norm), ("fallback", reference.select_by_norm)):
+                ms = median_ms(lambda: fn(m, unit, k, 2, True), device, args.min_run_time)
+                record(op, shapes, device, impl, "forward", ms)
+        if device == "cuda" and not args.quick:
+            a = torch.rand(8, 1536, 1536, device=device, dtype=dtype)
+            b = torch.rand(8, 1536, 384, device=device, dtype=dtype)
+            ms = median_ms(lambda: torch.bmm(a, b), device, args.min_run_time)
+            record("matmul (8,1536,1536)@(8,1536,384)", "throughput reference", device, "torch.bmm", "forward", ms,
+                   tflops=round(2 * 8 * 1536 * 1536 * 384 / ms / 1e9, 2))
+        for preset, cfg in presets:
+            torch.manual_seed(0)
+            aux = lets_core.AuxNet(cfg).to(device=device, dtype=dtype)
+            for way in ("compiled", "fallback", "released-code"):
+                ms = median_ms(generation_step(aux, way), device, args.min_run_time)
+                record("generation step", f"{preset}: all blocks and module types", device, way, "fwd+bwd", ms)
+            del aux
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(records, fh, indent=1)
+        print(f"wrote {len(records)} records to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Loading the compiled library: fallback, forced fallback, required extension, diagnostics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+import torch
+
+import lets_core
+from lets_core import _extension
+
+# Subprocesses start in a scratch directory: started in the checkout, `python -c` would import the
+# source tree (without the compiled library) instead of the installed package.
+SCRATCH = tempfile.gettempdir()
+
+# A compiled library for another torch fails at import in the same way as a missing file: both
+# raise ImportError from `from . import _C`, which this simulates by blocking the module.
+BLOCK_C = "import sys; sys.modules['lets_core._C'] = None; "
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LETS_CORE_")}
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120, cwd=SCRATCH)
+
+
+def info_in_subprocess(prefix: str = "", **env: str) -> dict:
+    proc = run_python(prefix + "import json, lets_core; print(json.dumps(lets_core.extension_info()))", **env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_state_matches_the_dispatcher():
+    info = lets_core.extension_info()
+    expected = "compiled" if _extension.STATE.loaded else "reference"
+    assert all(kernels["CPU"] == expected for kernels in info["ops"].values()), info
+    if _extension.STATE.loaded:
+        assert set(info["build"]["kernels"]["CPU"]) == set(info["ops"])
+        assert info["build"]["torch_version"].split("+")[0] == torch.__version__.split("+")[0]
+    else:
+        assert info["extension_status"] != "loaded"
+
+
+def test_disable_forces_the_fallback():
+    info = info_in_subprocess(LETS_CORE_DISABLE_EXTENSION="1")
+    assert not info["extension_loaded"]
+    assert "LETS_CORE_DISABLE_EXTENSION" in info["extension_status"]
+    assert {k["CPU"] for k in info["ops"].values()} == {"reference"}
+
+
+def test_missing_library_is_recorded_and_import_still_works():
+    code = BLOCK_C + "import torch, lets_core; a = lets_core.AuxNet(lets_core.presets.tiny()); " \
+                     "print(a(torch.randn(1, 1, 28, 28)).shape); print(lets_core.extension_info()['extension_status'])"
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert "torch.Size([1, 10])" in proc.stdout
+    assert "could not be imported" in proc.stdout
+
+
+def test_require_makes_a_missing_library_an_error():
+    proc = run_python(BLOCK_C + "import lets_core", LETS_CORE_REQUIRE_EXTENSION="1")
+    assert proc.returncode != 0
+    assert "LETS_CORE_REQUIRE_EXTENSION=1 but the compiled extension is not in use" in proc.stderr
+
+
+def test_require_and_disable_contradict():
+    proc = run_python("import lets_core", LETS_CORE_REQUIRE_EXTENSION="1", LETS_CORE_DISABLE_EXTENSION="1")
+    assert proc.returncode != 0 and "contradict" in proc.stderr
+
+
+def test_unknown_flag_value_is_an_error():
+    proc = run_python("import lets_core", LETS_CORE_DISABLE_EXTENSION="maybe")
+    assert proc.returncode != 0 and "'maybe' is not understood" in proc.stderr
+
+
+@pytest.mark.skipif(not _extension.STATE.loaded, reason="needs the compiled library (this run uses the fallback)")
+def test_require_passes_when_the_library_is_built():
+    proc = run_python("import lets_core", LETS_CORE_REQUIRE_EXTENSION="1")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_info_command_prints_every_op():
+    proc = subprocess.run([sys.executable, "-m", "lets_core.info"], capture_output=True, text=True, timeout=120, cwd=SCRATCH)
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning" not in proc.stderr
+    for op in lets_core.extension_info()["ops"]:
+        assert op in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "lets_core.info", "--json"], capture_output=True, text=True, timeout=120, cwd=SCRATCH)
+    assert json.loads(proc.stdout)["ops"].keys() == lets_core.extension_info()["ops"].keys()
+
+
+def test_compiled_and_fallback_generate_the_same_auxnet():
+    code = ("import torch, lets_core; torch.manual_seed(0); a = lets_core.AuxNet(lets_core.presets.tiny()); "
+            "x = torch.randn(2, 1, 28, 28); out = a(x); out.square().sum().backward(); "
+            "torch.save([out.detach()] + [p.grad for p in a.parameters() if p.requires_grad], '{}')")
+    results = []
+    for flag in ("0", "1"):
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lets_core_ext_{os.getpid()}_{flag}.pt")
+        proc = run_python(code.format(path), LETS_CORE_DISABLE_EXTENSION=flag)
+        assert proc.returncode == 0, proc.stderr
+        results.append(torch.load(path))
+        os.remove(path)
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
