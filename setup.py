@@ -101,7 +101,8 @@ def _extensions():
     cxx = ["-O3"]
     kwargs = {}
     if with_cuda:
-        sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cuda").glob("*.c[pu]*"))
+        for pattern in ("*.cu", "*.cpp"):
+            sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cuda").glob(pattern))
         macros += [
             ("LETS_CORE_WITH_CUDA", None),
             ("LETS_CORE_CUDA_VERSION", f'"{torch.version.cuda}"'),
