@@ -78,37 +78,43 @@ def _select_by_norm_fake(matrix: Tensor, unit: int, k: int, p: int, largest: boo
 # Autograd ----------------------------------------------------------------------------------------
 #
 # For one chunk, widen gives [[W, W Fi^T], [Fo W, Fo W Fi^T]]. With an upstream gradient G split the
-# same way, the gradients are
-#   dW  = E(Fo)^T G E(Fi)                        (widen_adjoint)
-#   dFo = (G21 + G22 Fi) W^T = [G21 G22] E(Fi) W^T
-#   dFi = (G12 + Fo^T G22)^T W = ((E(Fo)^T G)[:, I:])^T W
-# widen_adjoint(G) = E(Fo)^T G E(Fi) is linear in G with the same structure, its gradient in G is
-# widen(H), and its factor gradients are the formulas above with (G, W) replaced by (G, H).
-# Hence one helper serves both ops.
+# same way, and the two partial narrowings R = [G21 G22] E(Fi) (bottom rows narrowed on the right)
+# and L = (E(Fo)^T G)[:, I:] = G12 + Fo^T G22 (right columns narrowed on the left):
+#   dFo = R W^T,    dFi = L^T W,    dW = E(Fo)^T G E(Fi) = (G11 + Fo^T G21) + L Fi.
+# Reusing L for dW costs six products of the block sizes, the same as plain autograd through the
+# concatenations (which keeps the forward's [W, W Fi^T] alive instead), and fewer when F_out is
+# large (fc1). widen_adjoint(G) = E(Fo)^T G E(Fi) is linear in G with the same structure: its
+# gradient in G is widen(H), and its factor gradients are the formulas above with W replaced by H.
+# Hence one helper serves both ops, and the recursion closes for double backward.
 
-def _factor_grads(big: Tensor, small: Tensor, f_out: Tensor | None, f_in: Tensor | None,
-                  need_out: bool, need_in: bool) -> tuple[Tensor | None, Tensor | None]:
-    """Gradients of F_out and F_in for the bilinear form <big, E(Fo) small E(Fi)^T>.
+def _bilinear_grads(big: Tensor, small: Tensor, f_out: Tensor | None, f_in: Tensor | None,
+                    need_small: bool, need_out: bool, need_in: bool):
+    """Gradients of <big, E(Fo) small E(Fi)^T> in small, F_out and F_in.
 
     ``big`` (B, C*(O/C+dO), I+dI) is on the widened side, ``small`` (B, O, I) on the narrow side.
     """
     b, o, i = small.shape
     c, d_o, d_i = _growth(f_out, f_in)
     o_c = o // c
-    g_out = g_in = None
+    g_small = g_out = g_in = None
     if need_out and f_out is not None:
         bottom = big.reshape(b, c, o_c + d_o, -1)[:, :, o_c:].reshape(b, c * d_o, -1)
-        u = _ops.widen_adjoint(bottom, None, f_in).reshape(b, c, d_o, i)  # [G21 G22] E(Fi)
-        g_out = torch.matmul(u, small.reshape(b, c, o_c, i).transpose(-1, -2))
+        r = _ops.widen_adjoint(bottom, None, f_in).reshape(b, c, d_o, i)
+        g_out = torch.matmul(r, small.reshape(b, c, o_c, i).transpose(-1, -2))
         if f_out.shape[0] == 1 and b != 1:
             g_out = g_out.sum(0, keepdim=True)
+    left = None
+    if f_in is not None and (need_in or need_small):
+        left = _ops.widen_adjoint(big[:, :, i:], f_out, None)  # (B, O, dI)
     if need_in and f_in is not None:
-        right = big[:, :, i:]
-        v = _ops.widen_adjoint(right, f_out, None)  # (E(Fo)^T G)[:, I:], shape (B, O, dI)
-        g_in = torch.matmul(v.transpose(-1, -2), small)
+        g_in = torch.matmul(left.transpose(-1, -2), small)
         if f_in.shape[0] == 1 and b != 1:
             g_in = g_in.sum(0, keepdim=True)
-    return g_out, g_in
+    if need_small:
+        g_small = _ops.widen_adjoint(big[:, :, :i] if f_in is not None else big, f_out, None)
+        if left is not None:
+            g_small = g_small + torch.matmul(left, f_in)
+    return g_small, g_out, g_in
 
 
 def _widen_setup(ctx, inputs, output) -> None:
@@ -117,17 +123,14 @@ def _widen_setup(ctx, inputs, output) -> None:
 
 def _widen_backward(ctx, grad: Tensor):
     weight, f_out, f_in = ctx.saved_tensors
-    need_w, need_out, need_in = ctx.needs_input_grad
-    g_w = _ops.widen_adjoint(grad, f_out, f_in) if need_w else None
-    g_out, g_in = _factor_grads(grad, weight, f_out, f_in, need_out, need_in)
-    return g_w, g_out, g_in
+    return _bilinear_grads(grad, weight, f_out, f_in, *ctx.needs_input_grad)
 
 
 def _widen_adjoint_backward(ctx, grad: Tensor):
     big, f_out, f_in = ctx.saved_tensors
     need_g, need_out, need_in = ctx.needs_input_grad
     g_big = _ops.widen(grad, f_out, f_in) if need_g else None
-    g_out, g_in = _factor_grads(big, grad, f_out, f_in, need_out, need_in)
+    _, g_out, g_in = _bilinear_grads(big, grad, f_out, f_in, False, need_out, need_in)
     return g_big, g_out, g_in
 
 
