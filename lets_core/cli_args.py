@@ -108,7 +108,7 @@ def train_aux(sub) -> argparse.ArgumentParser:
     g.add_argument("--teacher-arch", help="timm architecture of a --teacher checkpoint file")
     _model_flags(p)
     _data_flags(p)
-    _train_flags(p, lr=4e-3, alpha=1.0)
+    _train_flags(p, alpha=1.0)
     return p
 
 
@@ -131,7 +131,7 @@ def finetune(sub) -> argparse.ArgumentParser:
     _des_flags(p, required=False)
     _model_flags(p)
     _data_flags(p)
-    _train_flags(p, lr=2e-3)
+    _train_flags(p)
     return p
 
 

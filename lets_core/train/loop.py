@@ -95,6 +95,10 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
             metrics = evaluate(model, val, env, amp=cfg.amp)
             record.update(val_loss=metrics["loss"], val_top1=metrics["top1"])
         history.append(record)
+        if cfg.progress and env.is_main:
+            val_text = f", val top-1 {record['val_top1']:.4f}" if "val_top1" in record else ""
+            tqdm.write(f"{desc or kind} epoch {epoch + 1}/{cfg.epochs}: train loss {train['loss']:.4f}, "
+                       f"top-1 {train['top1']:.4f}{val_text} ({elapsed:.0f} s, {record['images_per_second']:.0f} img/s)")
         if out is not None and env.is_main:
             save_checkpoint(out / CHECKPOINT_FILE, {
                 "kind": kind, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
