@@ -171,7 +171,7 @@ def demo(sub) -> argparse.ArgumentParser:
     p.add_argument("--aux-lr", type=float, default=d.aux_lr)
     p.add_argument("--des-lr", type=float, default=d.des_lr, help="shared by LeTs fine-tuning and scratch training")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--train-limit", type=int)
+    p.add_argument("--train-limit", type=int, help="training images (default 30000, a seeded subset; 58000 = all)")
     p.add_argument("--test-limit", type=int)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--device", choices=("cpu", "cuda"))
