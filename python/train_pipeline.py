@@ -1,6 +1,6 @@
 """The LeTs pipeline through the Python API (what `lets demo` does, in a page).
 
-    python python/train_pipeline.py --dataset digits --out runs/pipeline          # about a minute on 2 cores
+    python python/train_pipeline.py --dataset digits --out runs/pipeline          # about 2 minutes on 2 cores
     python python/train_pipeline.py --dataset fashion-mnist --out runs/pipeline   # several minutes
 
 1. load a dataset with deterministic splits;
