@@ -13,14 +13,16 @@ from .depth_plan import auto_depth_plan
 from .des import des_param_count, emit_des, save_des
 from .des_family import emit_des_many
 from ._extension import extension_info
+from .data.errors import DatasetError, DatasetNotFoundError
 from .errors import BundleError, DesSizeError, LetsConfigError
+from .train.checkpoint import CheckpointError
 from .learngene import Learngene
 from .selection import STRATEGIES
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AuxNet", "BundleError", "DesSizeError", "Learngene", "LearngeneConfig", "LetsConfig",
+    "AuxNet", "BundleError", "CheckpointError", "DatasetError", "DatasetNotFoundError", "DesSizeError", "Learngene", "LearngeneConfig", "LetsConfig",
     "LetsConfigError", "STRATEGIES", "StorageReport", "TransformConfig", "auto_depth_plan",
     "des_param_count", "emit_des", "emit_des_many", "extension_info", "load_bundle", "ops", "presets", "save_bundle", "save_des",
     "storage_report",
