@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -46,6 +49,7 @@ class AuxNet(nn.Module):
         # to parameters(), state_dict() or .to(); it only provides timm's forward code.
         self._skeleton = build_vit(lg, cfg.aux_embed_dim, cfg.aux_depth, cfg.drop_path_rate, device="meta")
         self._skeleton.train(self.training)
+        self._shared_state: dict[str, Tensor] | None = None  # set inside shared_generation()
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "_skeleton":
@@ -69,7 +73,43 @@ class AuxNet(nn.Module):
                               range(self.cfg.aux_depth))
 
     def forward(self, x: Tensor) -> Tensor:
-        return functional_call(self._skeleton, self.generate(), (x,))
+        state = self._shared_state if self._shared_state is not None else self.generate()
+        return functional_call(self._skeleton, state, (x,))
+
+    @contextmanager
+    def shared_generation(self) -> Iterator[None]:
+        """Generate the weights once for several forward/backward passes (gradient accumulation).
+
+        Inside the block every forward reuses one generated state whose tensors are detached
+        leaves, so each micro-batch's backward stops at the generated weights and accumulates
+        their gradients; on a normal exit those gradients go through the generation once. The
+        parameters' gradients equal those of running each micro-batch through ``aux(x)``, at one
+        generation forward and backward per optimizer step instead of one per micro-batch.
+
+        Example:
+            >>> import torch, lets_core
+            >>> aux = lets_core.AuxNet(lets_core.presets.tiny())
+            >>> with aux.shared_generation():
+            ...     for _ in range(2):
+            ...         aux(torch.randn(2, 1, 28, 28)).sum().backward()
+            >>> aux.width.f_e.grad is not None
+            True
+        """
+        if self._shared_state is not None:
+            raise RuntimeError("shared_generation() blocks cannot be nested")
+        generated = self.generate()
+        leaves: dict[int, tuple[Tensor, Tensor]] = {}  # id(generated tensor) -> (generated, leaf)
+        for t in generated.values():
+            if id(t) not in leaves:  # tied layers share one tensor, hence one leaf
+                leaves[id(t)] = (t, t.detach().requires_grad_(t.requires_grad))
+        self._shared_state = {k: leaves[id(t)][1] for k, t in generated.items()}
+        try:
+            yield
+        finally:
+            self._shared_state = None
+        pairs = [(t, leaf.grad) for t, leaf in leaves.values() if t.requires_grad and leaf.grad is not None]
+        if pairs:
+            torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
 
     def trainable_parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
