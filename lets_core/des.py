@@ -15,7 +15,7 @@ from .config import LetsConfig
 from .depth_plan import auto_depth_plan, check_plan
 from .generation import generate_state
 from .selection import check_width, select_width, selected_factors
-from .vit import build_vit, vit_kwargs
+from .vit import vit_kwargs
 
 # A registered timm architecture name; every argument is overridden by model_args.
 TIMM_ARCHITECTURE = "vit_base_patch16_224"
@@ -85,11 +85,12 @@ def build_des(cfg: LetsConfig, width: int, depth: int, state: dict[str, torch.Te
 
 
 def des_param_count(cfg: LetsConfig, heads: int, depth: int) -> int:
-    """Parameter count of a Des-Net, without building it."""
+    """Parameter count of a Des-Net, without building its weights (a meta-device skeleton)."""
     check_width(cfg, heads)
     auto_depth_plan(cfg, depth)  # validates depth
-    return sum(p.numel() for p in build_vit(cfg.learngene, heads * cfg.learngene.head_dim, depth,
-                                            device="meta").parameters())
+    kwargs = vit_kwargs(cfg.learngene, heads * cfg.learngene.head_dim, depth)
+    skeleton = VisionTransformer(**kwargs, weight_init="skip", device="meta")
+    return sum(p.numel() for p in skeleton.parameters())
 
 
 def save_des(model: VisionTransformer, directory: str | Path) -> Path:
