@@ -6,7 +6,7 @@ Times each op (forward, and forward+backward) with the compiled kernels ("compil
 ``torch.ops.lets_core`` ops with lets_core._C loaded) against the pure-PyTorch fallback
 ("fallback": the reference functions of ``lets_core/ops/reference.py`` under ordinary autograd,
 which is what runs without the extension), at the paper configuration's shapes and the tiny
-preset's. Then the whole generation step of the paper configuration (all learngene blocks and
+preset's (widen_mix in the plan its cost model picks). Then the whole generation step of the paper configuration (all learngene blocks and
 module types, forward+backward) three ways: compiled, fallback, and "released-code" (every Aux
 layer widens its group's blocks again with concatenations, then mixes, as the authors' code does).
 On CUDA it also times a plain matmul of the largest product's shape, for a throughput ratio.
@@ -71,6 +71,13 @@ def op_cases(cfg: lets_core.LetsConfig, device: str, dtype: torch.dtype):
     yield "widen fc2", f"W({big_l},{d},{hid}) Fe Fffn({big_l},{hid_d},{hid})", OPS.widen, \
         reference.widen_weight, [t(big_l, d, hid), t(1, 1, delta, d), t(big_l, hid_d, hid)]
     rows = cfg.num_rows
+    for name, args in (
+            ("fc1", [t(big_l, hid, d), t(big_l, 1, hid_d, hid), t(1, delta, d), t(rows, s)]),
+            ("fc2", [t(big_l, d, hid), t(1, 1, delta, d), t(big_l, hid_d, hid), t(rows, s)])):
+        shape = lops.plans.WidenMixShape.of(*args)
+        plan = int(lops.plans.choose_plan(shape))
+        yield (f"widen_mix {name}", f"{name} shapes, coeff({rows},{s}), plan {lops.plans.WidenMixPlan(plan).name}",
+               lambda *a, p=plan: OPS.widen_mix(*a, p)[0], lambda *a, p=plan: reference.widen_mix(*a, p)[0], args)
     yield "group_mix fc1", f"stack({big_l},{hid + hid_d},{d + delta}) coeff({rows},{s})", OPS.group_mix, \
         reference.group_mix, [t(big_l, hid + hid_d, d + delta), t(rows, s)]
 
@@ -84,15 +91,25 @@ def select_cases(device: str, dtype: torch.dtype, quick: bool):
         yield f"select_by_norm top-l2 k={k}", f"({rows},{cols}) unit {unit}", m, unit, k
 
 
+class _ReferenceOps:
+    """Stands in for ``torch.ops.lets_core`` inside lets_core.ops: the reference functions, run
+    under ordinary autograd (no custom op, no compiled kernel)."""
+
+    widen = staticmethod(reference.widen_weight)
+    widen_adjoint = staticmethod(reference.widen_adjoint)
+    group_mix = staticmethod(reference.group_mix)
+    widen_mix = staticmethod(reference.widen_mix)
+    select_by_norm = staticmethod(reference.select_by_norm)
+
+
 @contextlib.contextmanager
 def fallback_ops():
     """Run lets_core's generation on the pure-PyTorch reference (as without the extension)."""
-    saved = (lops.widen, lops.widen_vector, lops.group_mix)
-    lops.widen, lops.widen_vector, lops.group_mix = reference.widen, reference.widen_vector, reference.group_mix
+    saved, lops._ops = lops._ops, _ReferenceOps
     try:
         yield
     finally:
-        lops.widen, lops.widen_vector, lops.group_mix = saved
+        lops._ops = saved
 
 
 def released_code_state(aux: lets_core.AuxNet) -> dict[str, torch.Tensor]:

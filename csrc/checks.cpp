@@ -55,24 +55,24 @@ void check_factors(const at::Tensor& ref, int64_t b, const std::optional<at::Ten
 }  // namespace
 
 WidenDims check_widen(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
-                      const std::optional<at::Tensor>& f_in) {
-  check_float(weight, "weight", "widen");
-  TORCH_CHECK_VALUE(weight.dim() == 3, "lets_core::widen: weight must be (blocks, out, in), got shape ",
+                      const std::optional<at::Tensor>& f_in, const char* op) {
+  check_float(weight, "weight", op);
+  TORCH_CHECK_VALUE(weight.dim() == 3, "lets_core::", op, ": weight must be (blocks, out, in), got shape ",
               shape(weight));
   WidenDims d{};
   d.B = weight.size(0);
-  check_factors(weight, d.B, f_out, f_in, "widen", d);
+  check_factors(weight, d.B, f_out, f_in, op, d);
   const int64_t o = weight.size(1);
-  TORCH_CHECK_VALUE(o % d.C == 0, "lets_core::widen: f_out has ", d.C, " chunks, which do not divide the ",
+  TORCH_CHECK_VALUE(o % d.C == 0, "lets_core::", op, ": f_out has ", d.C, " chunks, which do not divide the ",
               "weight's ", o, " rows");
   d.Oc = o / d.C;
   d.I = weight.size(2);
   if (f_out.has_value()) {
-    TORCH_CHECK_VALUE(f_out->size(3) == d.Oc, "lets_core::widen: f_out last dim must be ", d.Oc,
+    TORCH_CHECK_VALUE(f_out->size(3) == d.Oc, "lets_core::", op, ": f_out last dim must be ", d.Oc,
                 " (rows per chunk), got shape ", shape(*f_out));
   }
   if (f_in.has_value()) {
-    TORCH_CHECK_VALUE(f_in->size(2) == d.I, "lets_core::widen: f_in last dim must be ", d.I,
+    TORCH_CHECK_VALUE(f_in->size(2) == d.I, "lets_core::", op, ": f_in last dim must be ", d.I,
                 " (the weight's columns), got shape ", shape(*f_in));
   }
   return d;
@@ -103,25 +103,65 @@ WidenDims check_widen_adjoint(const at::Tensor& grad, const std::optional<at::Te
   return d;
 }
 
-void check_group_mix(const at::Tensor& stack, const at::Tensor& coeff) {
-  check_float(stack, "stack", "group_mix");
-  check_float(coeff, "coeff", "group_mix");
-  TORCH_CHECK_VALUE(coeff.device() == stack.device(), "lets_core::group_mix: coeff is on ", coeff.device(),
-              " but stack is on ", stack.device());
-  TORCH_CHECK_VALUE(stack.dim() >= 2, "lets_core::group_mix: stack must be (blocks, size, ...), got shape ",
-              shape(stack));
-  TORCH_CHECK_VALUE(coeff.dim() == 2 || coeff.dim() == 3, "lets_core::group_mix: coeff must be (rows, s) or ",
+namespace {
+
+// coeff against `blocks` stacked blocks whose dim 1 (the chunked one) has `size` entries.
+void check_coeff(const at::Tensor& coeff, const at::Tensor& ref, int64_t blocks, int64_t size, const char* op) {
+  check_float(coeff, "coeff", op);
+  TORCH_CHECK_VALUE(coeff.device() == ref.device(), "lets_core::", op, ": coeff is on ", coeff.device(),
+              " but the blocks are on ", ref.device());
+  TORCH_CHECK_VALUE(coeff.dim() == 2 || coeff.dim() == 3, "lets_core::", op, ": coeff must be (rows, s) or ",
               "(rows, chunks, s), got shape ", shape(coeff));
-  const int64_t s = coeff.size(-1), r = coeff.size(0), l = stack.size(0);
-  TORCH_CHECK_VALUE(s >= 1 && l % s == 0, "lets_core::group_mix: group size ", s,
-              " must be >= 1 and divide the block count ", l);
-  const int64_t groups = l / s;
-  TORCH_CHECK_VALUE(groups == 0 ? r == 0 : r % groups == 0, "lets_core::group_mix: ", r,
+  const int64_t s = coeff.size(-1), r = coeff.size(0);
+  TORCH_CHECK_VALUE(s >= 1 && blocks % s == 0, "lets_core::", op, ": group size ", s,
+              " must be >= 1 and divide the block count ", blocks);
+  const int64_t groups = blocks / s;
+  TORCH_CHECK_VALUE(groups == 0 ? r == 0 : r % groups == 0, "lets_core::", op, ": ", r,
               " rows cannot be spread evenly over ", groups, " groups");
   if (coeff.dim() == 3) {
-    TORCH_CHECK_VALUE(coeff.size(1) >= 1 && stack.size(1) % coeff.size(1) == 0, "lets_core::group_mix: ",
-                coeff.size(1), " coefficient chunks do not divide dim 1 of stack (", stack.size(1), ")");
+    TORCH_CHECK_VALUE(coeff.size(1) >= 1 && size % coeff.size(1) == 0, "lets_core::", op, ": ",
+                coeff.size(1), " coefficient chunks do not divide dim 1 of the blocks (", size, ")");
   }
+}
+
+}  // namespace
+
+void check_group_mix(const at::Tensor& stack, const at::Tensor& coeff) {
+  check_float(stack, "stack", "group_mix");
+  TORCH_CHECK_VALUE(stack.dim() >= 2, "lets_core::group_mix: stack must be (blocks, size, ...), got shape ",
+              shape(stack));
+  check_coeff(coeff, stack, stack.size(0), stack.size(1), "group_mix");
+}
+
+std::vector<WidenMixPlan> valid_widen_mix_plans(const WidenDims& d, int64_t coeff_chunks, bool out_shared,
+                                                bool in_shared) {
+  // The same rule as lets_core/ops/plans.py (valid_plans); the tests compare the two.
+  std::vector<WidenMixPlan> plans{WidenMixPlan::kBlocks};
+  if (in_shared) plans.push_back(WidenMixPlan::kOutFirst);
+  const bool mix_before_out_ok = d.dO == 0 || d.C % coeff_chunks == 0;
+  if (out_shared && mix_before_out_ok) {
+    plans.push_back(WidenMixPlan::kInFirst);
+    if (in_shared) plans.push_back(WidenMixPlan::kMixFirst);
+  }
+  return plans;
+}
+
+WidenDims check_widen_mix(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
+                          const std::optional<at::Tensor>& f_in, const at::Tensor& coeff, int64_t plan) {
+  const WidenDims d = check_widen(weight, f_out, f_in, "widen_mix");
+  check_coeff(coeff, weight, d.B, d.C * (d.Oc + d.dO), "widen_mix");
+  const bool out_shared = !f_out.has_value() || f_out->size(0) == 1;
+  const bool in_shared = !f_in.has_value() || f_in->size(0) == 1;
+  const auto plans = valid_widen_mix_plans(d, coeff.dim() == 3 ? coeff.size(1) : 1, out_shared, in_shared);
+  bool ok = false;
+  std::string allowed;
+  for (const auto p : plans) {
+    ok = ok || static_cast<int64_t>(p) == plan;
+    allowed += (allowed.empty() ? "" : ", ") + std::to_string(static_cast<int64_t>(p));
+  }
+  TORCH_CHECK_VALUE(ok, "lets_core::widen_mix: plan ", plan, " is not valid for these factors; allowed: ",
+              allowed, " (0 blocks, 1 out-first, 2 in-first, 3 mix-first; see lets_core/ops/plans.py)");
+  return d;
 }
 
 void check_select_by_norm(const at::Tensor& matrix, int64_t unit, int64_t k, int64_t p) {

@@ -4,8 +4,10 @@ One function turns (learngene, width factors, G, pos_embed, depth plan) into a t
 The Aux-Net calls it with all F rows and the identity plan; a Des-Net with selected rows and its
 own plan. Sharing it is what makes "select everything" give back the Aux-Net exactly.
 
-Work per call: each learngene block is widened once (batched over blocks), each G row (distinct
-Aux layer) is mixed once, and tied or repeated layers reuse the same tensors.
+Work per call: one ``ops.widen_mix`` per module type produces every distinct Aux layer (G row);
+it applies each per-block factor once per learngene block and each shared factor once per
+distinct layer, in the cheapest order (``ops/plans.py``). Tied or repeated layers reuse the
+same tensors.
 """
 
 from __future__ import annotations
@@ -45,23 +47,26 @@ def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: Dep
     f_e_out = fac.f_e[None, None]  # shared by all blocks, one chunk
     f_e_in = fac.f_e[None]
 
-    def mix(name: str, weight: Tensor, bias: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        w = ops.group_mix(weight, depth.coeff(name, WEIGHT))
-        b = None if bias is None else ops.group_mix(bias, depth.coeff(name, BIAS))
-        return w, b
+    def layer(name: str, weight: Tensor, bias: Tensor, f_out: Tensor | None,
+              f_in: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Every distinct Aux layer of one module type, widened and mixed in one op call."""
+        if name == "qkv":  # one coefficient per q|k|v chunk
+            coeff, bias_coeff = depth.qkv_coeff(WEIGHT), depth.qkv_coeff(BIAS)
+        else:
+            coeff, bias_coeff = depth.coeff(name, WEIGHT), depth.coeff(name, BIAS)
+        if weight.dim() == 2:  # LayerNorm gamma and beta
+            return ops.widen_mix_vector(weight, f_out, coeff), ops.widen_mix_vector(bias, f_out, bias_coeff)
+        return ops.widen_mix(weight, bias, f_out, f_in, coeff, bias_coeff)
 
-    layers = {}
-    layers["norm1"] = mix("norm1", ops.widen_vector(blocks["norm1_w"], f_e_out),
-                          ops.widen_vector(blocks["norm1_b"], f_e_out))
-    qkv_w, qkv_b = ops.widen(blocks["qkv_w"], blocks["qkv_b"], fac.f_qkv, f_e_in)
-    layers["attn.qkv"] = (ops.group_mix(qkv_w, depth.qkv_coeff(WEIGHT)),
-                          ops.group_mix(qkv_b, depth.qkv_coeff(BIAS)))
-    # proj consumes the attention output, whose new neurons are those of v.
-    layers["attn.proj"] = mix("proj", *ops.widen(blocks["proj_w"], blocks["proj_b"], f_e_out, fac.f_qkv[:, 2]))
-    layers["norm2"] = mix("norm2", ops.widen_vector(blocks["norm2_w"], f_e_out),
-                          ops.widen_vector(blocks["norm2_b"], f_e_out))
-    layers["mlp.fc1"] = mix("fc1", *ops.widen(blocks["fc1_w"], blocks["fc1_b"], fac.f_ffn[:, None], f_e_in))
-    layers["mlp.fc2"] = mix("fc2", *ops.widen(blocks["fc2_w"], blocks["fc2_b"], f_e_out, fac.f_ffn))
+    layers = {
+        "norm1": layer("norm1", blocks["norm1_w"], blocks["norm1_b"], f_e_out, None),
+        "attn.qkv": layer("qkv", blocks["qkv_w"], blocks["qkv_b"], fac.f_qkv, f_e_in),
+        # proj consumes the attention output, whose new neurons are those of v.
+        "attn.proj": layer("proj", blocks["proj_w"], blocks["proj_b"], f_e_out, fac.f_qkv[:, 2]),
+        "norm2": layer("norm2", blocks["norm2_w"], blocks["norm2_b"], f_e_out, None),
+        "mlp.fc1": layer("fc1", blocks["fc1_w"], blocks["fc1_b"], fac.f_ffn[:, None], f_e_in),
+        "mlp.fc2": layer("fc2", blocks["fc2_w"], blocks["fc2_b"], f_e_out, fac.f_ffn),
+    }
 
     d, width = cfg.learngene.embed_dim, pos_embed.shape[-1]
     patch_w, patch_b = ops.widen(lg.patch_w.reshape(1, d, -1), lg.patch_b[None], f_e_out, None)

@@ -35,6 +35,11 @@ def samples(device: str) -> dict[str, list[tuple]]:
                   (t(1, 4, 3), t(1, 1, 2, 4), None), (t(2, 4, 3), None, None)],
         "widen_adjoint": [(t(2, 9, 5), t(2, 3, 1, 2), t(1, 2, 3)), (t(2, 4, 4), None, t(2, 1, 3))],
         "group_mix": [(t(4, 6, 2), t(6, 3, 2)), (t(4, 3), t(2, 2))],
+        # plans 0-3: blocks, out-first (shared f_in), in-first (shared f_out), mix-first
+        "widen_mix": [(t(4, 4, 3), t(4, 1, 2, 4), t(4, 2, 3), t(4, 2), 0),
+                      (t(4, 6, 3), t(4, 3, 1, 2), t(1, 2, 3), t(6, 3, 2), 1),
+                      (t(4, 4, 3), t(1, 1, 2, 4), t(4, 1, 3), t(2, 2), 2),
+                      (t(2, 4, 1), t(1, 1, 2, 4), None, t(2, 2), 3)],
         "select_by_norm": [(t(8, 3), 2, 2, 2, True), (t(8, 3), 1, 3, 1, False)],
     }
 

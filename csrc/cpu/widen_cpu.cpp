@@ -36,4 +36,10 @@ at::Tensor widen_adjoint_cpu(const at::Tensor& grad, const std::optional<at::Ten
   return widen_adjoint_impl(grad, f_out, f_in, copy_block_cpu);
 }
 
+std::tuple<at::Tensor, at::Tensor> widen_mix_cpu(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
+                                                 const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
+                                                 int64_t plan) {
+  return widen_mix_impl(weight, f_out, f_in, coeff, plan, copy_block_cpu, group_mix_cpu);
+}
+
 }  // namespace lets_core

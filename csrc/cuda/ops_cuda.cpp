@@ -46,6 +46,13 @@ at::Tensor group_mix_cuda(const at::Tensor& stack_in, const at::Tensor& coeff_in
   return out;
 }
 
+std::tuple<at::Tensor, at::Tensor> widen_mix_cuda(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
+                                                  const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
+                                                  int64_t plan) {
+  const c10::cuda::CUDAGuard guard(weight.device());
+  return widen_mix_impl(weight, f_out, f_in, coeff, plan, copy_block_cuda, group_mix_cuda);
+}
+
 std::tuple<at::Tensor, at::Tensor> select_by_norm_cuda(const at::Tensor& matrix_in, int64_t unit, int64_t k, int64_t p,
                                                        bool largest) {
   check_select_by_norm(matrix_in, unit, k, p);
@@ -71,8 +78,9 @@ TORCH_LIBRARY_IMPL(lets_core, CUDA, m) {
   m.impl("widen", &widen_cuda);
   m.impl("widen_adjoint", &widen_adjoint_cuda);
   m.impl("group_mix", &group_mix_cuda);
+  m.impl("widen_mix", &widen_mix_cuda);
   m.impl("select_by_norm", &select_by_norm_cuda);
-  for (const char* op : {"widen", "widen_adjoint", "group_mix", "select_by_norm"}) record_kernel("CUDA", op);
+  for (const char* op : {"widen", "widen_adjoint", "group_mix", "widen_mix", "select_by_norm"}) record_kernel("CUDA", op);
 }
 
 }  // namespace lets_core

@@ -1,13 +1,15 @@
 """The generation arithmetic of LeTs, as a small set of batched ops.
 
 Everything the Aux-Net and Des-Net builders compute from learngene, F and G goes through these
-four functions. They check their arguments and call the ``lets_core`` custom ops
+functions. They check their arguments and call the ``lets_core`` custom ops
 (``torch.ops.lets_core.*``, defined in ``_library.py``), which run the compiled CPU/CUDA kernels of
 ``lets_core._C`` when it is loaded and the pure-PyTorch reference (``reference.py``) otherwise.
 
 - :func:`widen`: E(F_out) W E(F_in)^T and E(F_out) b over a stack of blocks (fused q|k|v via chunks).
 - :func:`widen_vector`: E(F) v over a stack of vectors (LayerNorm gamma/beta).
 - :func:`group_mix`: the depth transformation, weighted sums of the blocks of each group.
+- :func:`widen_mix` / :func:`widen_mix_vector`: both at once, one call per module type, in the
+  cheapest association of the product chain (``plans.py``).
 - :func:`select_by_norm`: rank row units by L1/L2 norm, keep the top or bottom k, gather them.
 """
 
@@ -17,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .. import _extension
-from . import _library, reference  # noqa: F401  (_library registers the ops)
+from . import _checks, _library, plans, reference  # noqa: F401  (_library registers the ops)
 
 _extension.load()
 _ops = torch.ops.lets_core
@@ -104,6 +106,45 @@ def group_mix(stack: Tensor, coeff: Tensor) -> Tensor:
     return _ops.group_mix(stack, coeff)
 
 
+def widen_mix(weight: Tensor, bias: Tensor | None, f_out: Tensor | None, f_in: Tensor | None,
+              coeff: Tensor, bias_coeff: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    """Widen a stack of blocks and mix each group: one distinct Aux layer per coefficient row.
+
+    Row r of the result is ``sum_m coeff[r, m] * E(F_out_j) W_j E(F_in_j)^T`` with
+    j = s * group(r) + m, i.e. ``group_mix(widen(...), coeff)``, computed in the cheapest order the
+    shapes allow (``plans.choose_plan``: a factor shared by all blocks is applied once per row
+    after the mix instead of once per block before it). The bias is widened with F_out and mixed
+    with ``bias_coeff``. Shapes as in :func:`widen` and :func:`group_mix`.
+
+    Example:
+        >>> import torch, lets_core.ops as ops
+        >>> w, f_e = torch.randn(4, 3, 3), torch.rand(1, 2, 3)
+        >>> out, _ = ops.widen_mix(w, None, f_e[:, None], f_e, torch.rand(4, 2))
+        >>> out.shape  # 4 rows of 2 groups, each widened from 3 to 5
+        torch.Size([4, 5, 5])
+    """
+    _checks.widen_mix(weight, f_out, f_in, coeff, plans.WidenMixPlan.BLOCKS)
+    plan = plans.choose_plan(plans.WidenMixShape.of(weight, f_out, f_in, coeff))
+    out = _ops.widen_mix(weight, f_out, f_in, coeff, int(plan))[0]
+    if bias is None:
+        return out, None
+    if bias_coeff is None:
+        raise ValueError("bias_coeff is required when a bias is given")
+    if tuple(bias.shape) != tuple(weight.shape[:2]):
+        raise ValueError(f"bias must have shape {tuple(weight.shape[:2])}, got {tuple(bias.shape)}")
+    return out, widen_mix_vector(bias, f_out, bias_coeff)
+
+
+def widen_mix_vector(vec: Tensor, f: Tensor | None, coeff: Tensor) -> Tensor:
+    """:func:`widen_vector` then :func:`group_mix`, as one op: ``vec`` (L, N) -> (R, N + C dN)."""
+    if vec.dim() != 2:
+        raise ValueError(f"vec must be (blocks, size), got shape {tuple(vec.shape)}")
+    stack = vec.unsqueeze(-1)
+    _checks.widen_mix(stack, f, None, coeff, plans.WidenMixPlan.BLOCKS)
+    plan = plans.choose_plan(plans.WidenMixShape.of(stack, f, None, coeff))
+    return _ops.widen_mix(stack, f, None, coeff, int(plan))[0].squeeze(-1)
+
+
 def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
     """Keep the k units (``unit`` consecutive rows each) of ``matrix`` with the largest or smallest norm.
 
@@ -122,4 +163,4 @@ def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> 
     return _ops.select_by_norm(matrix, unit, k, p, largest)
 
 
-__all__ = ["widen", "widen_vector", "group_mix", "select_by_norm"]
+__all__ = ["widen", "widen_vector", "group_mix", "widen_mix", "widen_mix_vector", "select_by_norm"]

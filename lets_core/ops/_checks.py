@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from . import plans
+
 
 def _fail(op: str, message: str) -> None:
     raise ValueError(f"lets_core::{op}: {message}")
@@ -39,13 +41,17 @@ def _last_dims(op: str, f_out: Tensor | None, f_in: Tensor | None, o_c: int, i: 
         _fail(op, f"f_in last dim must be {i} (narrow columns), got shape {tuple(f_in.shape)}")
 
 
-def widen(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
+def _widen_args(op: str, weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
     if weight.dim() != 3:
-        _fail("widen", f"weight must be (blocks, out, in), got shape {tuple(weight.shape)}")
-    c, _, _ = _factors("widen", weight, f_out, f_in)
+        _fail(op, f"weight must be (blocks, out, in), got shape {tuple(weight.shape)}")
+    c, _, _ = _factors(op, weight, f_out, f_in)
     if weight.shape[1] % c:
-        _fail("widen", f"f_out has {c} chunks, which do not divide the weight's {weight.shape[1]} rows")
-    _last_dims("widen", f_out, f_in, weight.shape[1] // c, weight.shape[2])
+        _fail(op, f"f_out has {c} chunks, which do not divide the weight's {weight.shape[1]} rows")
+    _last_dims(op, f_out, f_in, weight.shape[1] // c, weight.shape[2])
+
+
+def widen(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
+    _widen_args("widen", weight, f_out, f_in)
 
 
 def widen_adjoint(grad: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
@@ -59,21 +65,36 @@ def widen_adjoint(grad: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> No
     _last_dims("widen_adjoint", f_out, f_in, grad.shape[1] // c - d_o, grad.shape[2] - d_i)
 
 
+def _mix_args(op: str, blocks: int, size: int, coeff: Tensor, ref: Tensor) -> None:
+    """coeff against a stack of ``blocks`` blocks whose dim 1 (the chunked one) has ``size`` entries."""
+    if coeff.dim() not in (2, 3):
+        _fail(op, f"coeff must be (rows, s) or (rows, chunks, s), got shape {tuple(coeff.shape)}")
+    if coeff.device != ref.device:
+        _fail(op, f"coeff is on {coeff.device} but the blocks are on {ref.device}")
+    s, r = coeff.shape[-1], coeff.shape[0]
+    if s < 1 or blocks % s:
+        _fail(op, f"group size {s} must be >= 1 and divide the block count {blocks}")
+    groups = blocks // s
+    if (r != 0) if groups == 0 else r % groups:
+        _fail(op, f"{r} rows cannot be spread evenly over {groups} groups")
+    if coeff.dim() == 3 and (coeff.shape[1] < 1 or size % coeff.shape[1]):
+        _fail(op, f"{coeff.shape[1]} coefficient chunks do not divide dim 1 of the blocks ({size})")
+
+
 def group_mix(stack: Tensor, coeff: Tensor) -> None:
     if stack.dim() < 2:
         _fail("group_mix", f"stack must be (blocks, size, ...), got shape {tuple(stack.shape)}")
-    if coeff.dim() not in (2, 3):
-        _fail("group_mix", f"coeff must be (rows, s) or (rows, chunks, s), got shape {tuple(coeff.shape)}")
-    if coeff.device != stack.device:
-        _fail("group_mix", f"coeff is on {coeff.device} but stack is on {stack.device}")
-    s, r, blocks = coeff.shape[-1], coeff.shape[0], stack.shape[0]
-    if s < 1 or blocks % s:
-        _fail("group_mix", f"group size {s} must be >= 1 and divide the block count {blocks}")
-    groups = blocks // s
-    if (r != 0) if groups == 0 else r % groups:
-        _fail("group_mix", f"{r} rows cannot be spread evenly over {groups} groups")
-    if coeff.dim() == 3 and (coeff.shape[1] < 1 or stack.shape[1] % coeff.shape[1]):
-        _fail("group_mix", f"{coeff.shape[1]} coefficient chunks do not divide dim 1 of stack ({stack.shape[1]})")
+    _mix_args("group_mix", stack.shape[0], stack.shape[1], coeff, stack)
+
+
+def widen_mix(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None, coeff: Tensor, plan: int) -> None:
+    _widen_args("widen_mix", weight, f_out, f_in)
+    c, d_o = (1, 0) if f_out is None else (f_out.shape[1], f_out.shape[2])
+    _mix_args("widen_mix", weight.shape[0], weight.shape[1] + c * d_o, coeff, weight)
+    valid = plans.valid_plans(plans.WidenMixShape.of(weight, f_out, f_in, coeff))
+    if plan not in valid:
+        allowed = ", ".join(f"{int(p)} ({p.name})" for p in valid)
+        _fail("widen_mix", f"plan {plan} is not valid for these factors; allowed: {allowed}")
 
 
 def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> None:  # noqa: ARG001

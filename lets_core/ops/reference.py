@@ -82,6 +82,27 @@ def group_mix(stack: Tensor, coeff: Tensor) -> Tensor:
     return mixed.reshape(r, *stack.shape[1:])
 
 
+def widen_mix(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None, coeff: Tensor,
+              plan: int) -> tuple[Tensor, Tensor]:
+    """Widening followed by the depth mix: ``group_mix(widen_weight(W, F_out, F_in), coeff)``.
+
+    ``plan`` (see ``plans.py``) picks the association; every valid plan gives the same rows, and the
+    reference follows it so that the fallback does the compiled kernel's work. Returns the rows
+    (R, C*(O/C+dO), I+dI) and the per-block partial product that was mixed (what the coefficient
+    gradient reads; empty for MIX_FIRST, which mixes the weight itself).
+    """
+    if plan == 0:  # BLOCKS: widen each block, then mix
+        partial = widen_weight(weight, f_out, f_in)
+        return group_mix(partial, coeff), partial
+    if plan == 1:  # OUT_FIRST: output side per block, mix, input side per row
+        partial = widen_weight(weight, f_out, None)
+        return widen_weight(group_mix(partial, coeff), None, f_in), partial
+    if plan == 2:  # IN_FIRST: input side per block, mix, output side per row
+        partial = widen_weight(weight, None, f_in)
+        return widen_weight(group_mix(partial, coeff), f_out, None), partial
+    return widen_weight(group_mix(weight, coeff), f_out, f_in), weight.new_empty(0)  # MIX_FIRST
+
+
 def unit_scores(matrix: Tensor, unit: int, p: int) -> Tensor:
     """Per unit of ``unit`` consecutive rows: sum of |x| (p=1) or of x^2 (p=2), which orders units
     like their Lp norm. Accumulated in float32, or float64 for float64 input."""
