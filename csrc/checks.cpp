@@ -166,11 +166,12 @@ WidenDims check_widen_mix(const at::Tensor& weight, const std::optional<at::Tens
 
 void check_select_by_norm(const at::Tensor& matrix, int64_t unit, int64_t k, int64_t p) {
   check_float(matrix, "matrix", "select_by_norm");
-  TORCH_CHECK_VALUE(matrix.dim() == 2, "lets_core::select_by_norm: matrix must be 2-D (rows, cols), got shape ",
-              shape(matrix));
-  TORCH_CHECK_VALUE(unit >= 1 && matrix.size(0) % unit == 0, "lets_core::select_by_norm: unit ", unit,
-              " must be >= 1 and divide the row count ", matrix.size(0));
-  const int64_t n = matrix.size(0) / unit;
+  TORCH_CHECK_VALUE(matrix.dim() == 2 || matrix.dim() == 3, "lets_core::select_by_norm: matrix must be ",
+              "(rows, cols) or a stack (matrices, rows, cols), got shape ", shape(matrix));
+  const int64_t rows = matrix.size(-2);
+  TORCH_CHECK_VALUE(unit >= 1 && rows % unit == 0, "lets_core::select_by_norm: unit ", unit,
+              " must be >= 1 and divide the row count ", rows);
+  const int64_t n = rows / unit;
   TORCH_CHECK_VALUE(k >= 0 && k <= n, "lets_core::select_by_norm: k must be in [0, ", n,
               "] (the number of units), got ", k);
   TORCH_CHECK_VALUE(p == 1 || p == 2, "lets_core::select_by_norm: p must be 1 or 2, got ", p);

@@ -65,16 +65,16 @@ def select_width(cfg: LetsConfig, width: WidthTransform, new: int, strategy: str
         )
     largest = strategy.startswith("top")
     p = 1 if strategy.endswith("l1") else 2
+    # Each unit is ranked over a stack of the matrices whose rows it owns (select_by_norm's 3-D
+    # form): for heads and MLP neurons these stacks are views of the F banks, so nothing is copied.
     with torch.no_grad():
-        residual = ops.select_by_norm(torch.cat([width.f_e, width.f_cls], dim=1), 1, new, p, largest)[1]
+        residual = ops.select_by_norm(torch.stack([width.f_e, width.f_cls]), 1, new, p, largest)[1]
         heads, mlp = [], []
         for g in groups:
-            blocks = width.f_qkv[g * s:(g + 1) * s]  # (s, 3, D-d, d)
-            qkv_rows = blocks.permute(2, 0, 1, 3).reshape(blocks.shape[2], -1)
-            heads.append(ops.select_by_norm(qkv_rows, head_dim, new // head_dim, p, largest)[1])
+            qkv = width.f_qkv[g * s:(g + 1) * s]  # (s, 3, D-d, d): q, k, v of the group's blocks
+            heads.append(ops.select_by_norm(qkv.flatten(0, 1), head_dim, new // head_dim, p, largest)[1])
             ffn = width.f_ffn[g * s:(g + 1) * s]  # (s, r(D-d), r d)
-            ffn_rows = ffn.permute(1, 0, 2).reshape(ffn.shape[1], -1)
-            mlp.append(ops.select_by_norm(ffn_rows, 1, new_mlp, p, largest)[1])
+            mlp.append(ops.select_by_norm(ffn, 1, new_mlp, p, largest)[1])
     return WidthSelection(residual=residual, heads=heads, mlp=mlp)
 
 

@@ -40,7 +40,7 @@ def samples(device: str) -> dict[str, list[tuple]]:
                       (t(4, 6, 3), t(4, 3, 1, 2), t(1, 2, 3), t(6, 3, 2), 1),
                       (t(4, 4, 3), t(1, 1, 2, 4), t(4, 1, 3), t(2, 2), 2),
                       (t(2, 4, 1), t(1, 1, 2, 4), None, t(2, 2), 3)],
-        "select_by_norm": [(t(8, 3), 2, 2, 2, True), (t(8, 3), 1, 3, 1, False)],
+        "select_by_norm": [(t(8, 3), 2, 2, 2, True), (t(8, 3), 1, 3, 1, False), (t(3, 8, 2), 2, 2, 2, True)],
     }
 
 

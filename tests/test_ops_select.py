@@ -36,6 +36,40 @@ def test_select_matches_reference(device, units, unit, cols, data, p, largest, s
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=40, deadline=None)
+@given(mats=st.integers(1, 4), units=st.integers(0, 7), unit=st.integers(1, 3), cols=st.integers(1, 4),
+       data=st.data(), p=st.sampled_from([1, 2]), largest=st.booleans(), strided=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_stacked_select_ranks_units_over_all_matrices(device, mats, units, unit, cols, data, p, largest, strided,
+                                                      seed):
+    """A (M, N, K) stack ranks each unit by its rows in all M matrices: the same ranking as one
+    matrix that lays those rows side by side, and the same rows gathered from every matrix."""
+    k = data.draw(st.integers(0, units))
+    g = torch.Generator().manual_seed(seed)
+    scale = torch.randperm(max(units, 1), generator=g)[:units].to(torch.float64) + 1  # distinct norms
+    stack = torch.randn(mats, units, unit, cols, generator=g, dtype=torch.float64) * scale[None, :, None, None]
+    stack = stack.reshape(mats, units * unit, cols).to(device)
+    if strided:
+        stack = non_contiguous(stack)
+    values, idx = select(stack, unit, k, p, largest)
+    side_by_side = stack.permute(1, 0, 2).reshape(units * unit, mats * cols)
+    _, flat_idx = reference.select_by_norm(side_by_side, unit, k, p, largest)
+    assert torch.equal(idx, flat_idx)
+    rows = (idx[:, None] * unit + torch.arange(unit, device=idx.device)).reshape(-1)
+    assert torch.equal(values, stack[:, rows])
+    ref_values, ref_idx = reference.select_by_norm(stack, unit, k, p, largest)
+    assert torch.equal(idx, ref_idx) and torch.equal(values, ref_values)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_stacked_select_gradcheck(device):
+    m = torch.randn(3, 8, 2, dtype=torch.float64, device=device, requires_grad=True)
+    fn = lambda x: select(x, 2, 2, 2, False)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (m,))
+    assert torch.autograd.gradgradcheck(fn, (m,))
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("largest", [False, True])
 def test_ties_keep_the_lower_index(device, largest):
     matrix = torch.tensor([[1.0], [2.0], [1.0], [2.0], [1.0]], device=device)
@@ -63,7 +97,8 @@ def test_public_wrapper_matches():
     ((torch.randn(6, 2), 4, 1, 2), "unit 4 must be >= 1 and divide the row count 6"),
     ((torch.randn(6, 2), 2, 4, 2), r"k must be in \[0, 3\]"),
     ((torch.randn(6, 2), 2, 1, 3), "p must be 1 or 2, got 3"),
-    ((torch.randn(6), 1, 1, 2), "matrix must be 2-D"),
+    ((torch.randn(6), 1, 1, 2), r"matrix must be \(rows, cols\) or"),
+    ((torch.randn(1, 2, 6, 2), 1, 1, 2), r"matrix must be \(rows, cols\) or"),
 ])
 def test_bad_arguments_name_the_problem(args, message):
     with pytest.raises(ValueError, match=message):

@@ -1,5 +1,7 @@
-// CPU kernel of select_by_norm: one parallel pass computes every unit's score (sum of |x| or x^2,
-// accumulated in float32 lanes, or float64 for float64, summed in float64), a stable sort ranks them, and the chosen rows are gathered in parallel.
+// CPU kernel of select_by_norm: one parallel pass computes every unit's score (sum of |x| or x^2
+// over its rows in every matrix of the stack, accumulated in float32 lanes, or float64 for
+// float64, summed in float64), a stable sort ranks them, and the chosen rows are gathered in
+// parallel.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -15,38 +17,43 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_i
                                                       int64_t k, int64_t p, bool largest) {
   check_select_by_norm(matrix_in, unit, k, p);
   const auto matrix = matrix_in.contiguous();
-  const int64_t n = matrix.size(0) / unit, cols = matrix.size(1), len = unit * cols;
+  // A 2-D matrix is a stack of one; a unit owns its rows in every matrix of the stack.
+  const int64_t mats = matrix.dim() == 3 ? matrix.size(0) : 1;
+  const int64_t n = matrix.size(-2) / unit, cols = matrix.size(-1), len = unit * cols;
   auto scores = at::empty({n}, matrix.options().dtype(at::kDouble));
   double* sc = scores.data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, matrix.scalar_type(), "select_by_norm_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* x = matrix.data_ptr<scalar_t>();
-    at::parallel_for(0, n, std::max<int64_t>(1, 65536 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+    const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(len * mats, 1));
+    at::parallel_for(0, n, grain, [&](int64_t b, int64_t e) {
       for (int64_t u = b; u < e; ++u) {
-        const scalar_t* row = x + u * len;
-        // kLanes independent partial sums let the compiler vectorize the reduction without
-        // -ffast-math; they are combined in float64.
-        constexpr int kLanes = 16;
-        acc_t part[kLanes] = {};
-        int64_t j = 0;
-        if (p == 1) {  // two loops, so neither carries a branch that blocks vectorization
-          for (; j + kLanes <= len; j += kLanes) {
-            for (int l = 0; l < kLanes; ++l) part[l] += std::abs(static_cast<acc_t>(row[j + l]));
-          }
-        } else {
-          for (; j + kLanes <= len; j += kLanes) {
-            for (int l = 0; l < kLanes; ++l) {
-              const acc_t v = static_cast<acc_t>(row[j + l]);
-              part[l] += v * v;
+        double acc = 0;
+        for (int64_t m = 0; m < mats; ++m) {
+          const scalar_t* row = x + (m * n + u) * len;
+          // kLanes independent partial sums let the compiler vectorize the reduction without
+          // -ffast-math; they are combined in float64.
+          constexpr int kLanes = 16;
+          acc_t part[kLanes] = {};
+          int64_t j = 0;
+          if (p == 1) {  // two loops, so neither carries a branch that blocks vectorization
+            for (; j + kLanes <= len; j += kLanes) {
+              for (int l = 0; l < kLanes; ++l) part[l] += std::abs(static_cast<acc_t>(row[j + l]));
+            }
+          } else {
+            for (; j + kLanes <= len; j += kLanes) {
+              for (int l = 0; l < kLanes; ++l) {
+                const acc_t v = static_cast<acc_t>(row[j + l]);
+                part[l] += v * v;
+              }
             }
           }
+          for (; j < len; ++j) {
+            const double v = static_cast<double>(row[j]);
+            acc += p == 1 ? std::abs(v) : v * v;
+          }
+          for (int l = 0; l < kLanes; ++l) acc += part[l];
         }
-        double acc = 0;
-        for (; j < len; ++j) {
-          const double v = static_cast<double>(row[j]);
-          acc += p == 1 ? std::abs(v) : v * v;
-        }
-        for (int l = 0; l < kLanes; ++l) acc += part[l];
         sc[u] = acc;
       }
     });
@@ -55,13 +62,18 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_i
   auto order = std::get<1>(at::sort(scores, /*stable=*/true, /*dim=*/0, /*descending=*/largest));
   auto idx = std::get<0>(at::sort(order.narrow(0, 0, k)));
 
-  auto values = at::empty({k * unit, cols}, matrix.options());
+  std::vector<int64_t> shape(matrix.sizes().begin(), matrix.sizes().end());
+  shape[shape.size() - 2] = k * unit;
+  auto values = at::empty(shape, matrix.options());
   const int64_t* id = idx.data_ptr<int64_t>();
   const int64_t bytes = len * matrix.element_size();
   const auto* src = static_cast<const char*>(matrix.data_ptr());
   auto* dst = static_cast<char*>(values.data_ptr());
-  at::parallel_for(0, k, std::max<int64_t>(1, 65536 / std::max<int64_t>(bytes, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) std::memcpy(dst + i * bytes, src + id[i] * bytes, bytes);
+  at::parallel_for(0, mats * k, std::max<int64_t>(1, 65536 / std::max<int64_t>(bytes, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t m = i / k, j = i % k;
+      std::memcpy(dst + i * bytes, src + (m * n + id[j]) * bytes, bytes);
+    }
   });
   return {values, idx};
 }

@@ -21,8 +21,8 @@ void group_mix(c10::ScalarType dtype, const void* stack, const void* coeff, void
 
 // scores[u] = sum of |x| (p = 1) or x^2 (p = 2) over the `len` contiguous elements of unit u,
 // in the accumulation type.
-void unit_scores(c10::ScalarType dtype, const void* matrix, int64_t units, int64_t len, int p, void* scores,
-                 cudaStream_t stream);
+void unit_scores(c10::ScalarType dtype, const void* matrix, int64_t mats, int64_t units, int64_t len, int p,
+                 void* scores, cudaStream_t stream);
 
 // dst[i, :] = src[idx[i], :] for k units of `bytes` bytes each.
 void gather_units(const void* src, const int64_t* idx, void* dst, int64_t k, int64_t bytes, cudaStream_t stream);

@@ -58,17 +58,24 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cuda(const at::Tensor& matrix_
   check_select_by_norm(matrix_in, unit, k, p);
   const c10::cuda::CUDAGuard guard(matrix_in.device());
   const auto matrix = matrix_in.contiguous();
-  const int64_t n = matrix.size(0) / unit, len = unit * matrix.size(1);
+  const int64_t mats = matrix.dim() == 3 ? matrix.size(0) : 1;  // a 2-D matrix is a stack of one
+  const int64_t n = matrix.size(-2) / unit, len = unit * matrix.size(-1);
   auto stream = at::cuda::getCurrentCUDAStream();
   auto scores = at::empty({n}, matrix.options().dtype(acc_type(matrix.scalar_type())));
-  cuda::unit_scores(matrix.scalar_type(), matrix.data_ptr(), n, len, static_cast<int>(p), scores.data_ptr(), stream);
+  cuda::unit_scores(matrix.scalar_type(), matrix.data_ptr(), mats, n, len, static_cast<int>(p), scores.data_ptr(),
+                    stream);
   // Ranking n scores (a few thousand) is cheap next to reading the matrix; a stable sort keeps
   // the lower index first on ties, as the reference does.
   auto order = std::get<1>(at::sort(scores, /*stable=*/true, /*dim=*/0, /*descending=*/largest));
   auto idx = std::get<0>(at::sort(order.narrow(0, 0, k)));
-  auto values = at::empty({k * unit, matrix.size(1)}, matrix.options());
-  cuda::gather_units(matrix.data_ptr(), idx.data_ptr<int64_t>(), values.data_ptr(), k, len * matrix.element_size(),
-                     stream);
+  std::vector<int64_t> shape(matrix.sizes().begin(), matrix.sizes().end());
+  shape[shape.size() - 2] = k * unit;
+  auto values = at::empty(shape, matrix.options());
+  const int64_t bytes = len * matrix.element_size();
+  for (int64_t m = 0; m < mats; ++m) {  // a handful of matrices (3 s for the heads of a group)
+    cuda::gather_units(static_cast<const char*>(matrix.data_ptr()) + m * n * bytes, idx.data_ptr<int64_t>(),
+                       static_cast<char*>(values.data_ptr()) + m * k * bytes, k, bytes, stream);
+  }
   return {values, idx};
 }
 

@@ -148,14 +148,24 @@ def widen_mix_vector(vec: Tensor, f: Tensor | None, coeff: Tensor) -> Tensor:
 def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
     """Keep the k units (``unit`` consecutive rows each) of ``matrix`` with the largest or smallest norm.
 
-    The norm of a unit is the Lp norm (p = 1 or 2) of all its entries. Returns the gathered rows
-    (k*unit, K) and the unit indices (k,), in ascending order; ties keep the lower index.
+    ``matrix`` is (N, K), or a stack (M, N, K) whose matrices share their row indices (e.g. F_q,
+    F_k, F_v of every block of a group: one head owns the same rows in all of them); a unit's norm
+    is the Lp norm (p = 1 or 2) of all its entries in all matrices. Returns the gathered rows
+    ((k*unit, K), or (M, k*unit, K)) and the unit indices (k,), in ascending order; ties keep the
+    lower index.
+
+    Example:
+        >>> import torch, lets_core.ops as ops
+        >>> rows, idx = ops.select_by_norm(torch.tensor([[1.0], [3.0], [2.0]]), 1, 2, 2, True)
+        >>> idx.tolist(), rows.flatten().tolist()
+        ([1, 2], [3.0, 2.0])
     """
-    if matrix.dim() != 2:
-        raise ValueError(f"matrix must be 2-D (rows, cols), got shape {tuple(matrix.shape)}")
-    if unit < 1 or matrix.shape[0] % unit:
-        raise ValueError(f"unit {unit} must be >= 1 and divide the row count {matrix.shape[0]}")
-    n = matrix.shape[0] // unit
+    if matrix.dim() not in (2, 3):
+        raise ValueError(f"matrix must be (rows, cols) or (matrices, rows, cols), got shape {tuple(matrix.shape)}")
+    rows = matrix.shape[-2]
+    if unit < 1 or rows % unit:
+        raise ValueError(f"unit {unit} must be >= 1 and divide the row count {rows}")
+    n = rows // unit
     if not 0 <= k <= n:
         raise ValueError(f"k must be in [0, {n}] (the number of units), got {k}")
     if p not in (1, 2):

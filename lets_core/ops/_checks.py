@@ -98,11 +98,13 @@ def widen_mix(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None, coeff: 
 
 
 def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> None:  # noqa: ARG001
-    if matrix.dim() != 2:
-        _fail("select_by_norm", f"matrix must be 2-D (rows, cols), got shape {tuple(matrix.shape)}")
-    if unit < 1 or matrix.shape[0] % unit:
-        _fail("select_by_norm", f"unit {unit} must be >= 1 and divide the row count {matrix.shape[0]}")
-    n = matrix.shape[0] // unit
+    if matrix.dim() not in (2, 3):
+        _fail("select_by_norm", f"matrix must be (rows, cols) or a stack (matrices, rows, cols), "
+                                f"got shape {tuple(matrix.shape)}")
+    rows = matrix.shape[-2]
+    if unit < 1 or rows % unit:
+        _fail("select_by_norm", f"unit {unit} must be >= 1 and divide the row count {rows}")
+    n = rows // unit
     if not 0 <= k <= n:
         _fail("select_by_norm", f"k must be in [0, {n}] (the number of units), got {k}")
     if p not in (1, 2):

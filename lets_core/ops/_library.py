@@ -84,7 +84,7 @@ def _widen_mix_fake(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None, c
 
 @torch.library.register_fake("lets_core::select_by_norm")
 def _select_by_norm_fake(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
-    return matrix.new_empty(k * unit, matrix.shape[1]), matrix.new_empty(k, dtype=torch.long)
+    return matrix.new_empty(*matrix.shape[:-2], k * unit, matrix.shape[-1]), matrix.new_empty(k, dtype=torch.long)
 
 
 # Autograd ----------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def _select_setup(ctx, inputs, output) -> None:
 def _select_backward(ctx, grad_rows: Tensor, grad_idx):
     (idx,) = ctx.saved_tensors
     rows = (idx.unsqueeze(1) * ctx.unit + torch.arange(ctx.unit, device=idx.device)).reshape(-1)
-    g = grad_rows.new_zeros(ctx.shape).index_copy(0, rows, grad_rows)
+    g = grad_rows.new_zeros(ctx.shape).index_copy(len(ctx.shape) - 2, rows, grad_rows)
     return g, None, None, None, None
 
 

@@ -104,24 +104,29 @@ def widen_mix(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None, coeff: 
 
 
 def unit_scores(matrix: Tensor, unit: int, p: int) -> Tensor:
-    """Per unit of ``unit`` consecutive rows: sum of |x| (p=1) or of x^2 (p=2), which orders units
-    like their Lp norm. Accumulated in float32, or float64 for float64 input."""
-    n = matrix.shape[0] // unit
-    flat = matrix.reshape(n, unit * matrix.shape[1]).to(torch.promote_types(matrix.dtype, torch.float32))
-    return flat.abs().sum(dim=1) if p == 1 else flat.square().sum(dim=1)
+    """Per unit of ``unit`` consecutive rows (of every matrix of a (M, N, K) stack, or of one
+    (N, K) matrix): sum of |x| (p=1) or of x^2 (p=2), which orders units like their Lp norm.
+    Accumulated in float32, or float64 for float64 input."""
+    stack = matrix if matrix.dim() == 3 else matrix.unsqueeze(0)
+    m, rows, cols = stack.shape
+    flat = stack.reshape(m, rows // unit, unit * cols).to(torch.promote_types(matrix.dtype, torch.float32))
+    return flat.abs().sum(dim=(0, 2)) if p == 1 else flat.square().sum(dim=(0, 2))
 
 
 def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:
-    """Rank units of ``unit`` consecutive rows of ``matrix`` (N, K) by their Lp norm, keep k.
+    """Rank units of ``unit`` consecutive rows of ``matrix`` by their Lp norm, keep k.
 
-    Returns the chosen rows (k*unit, K) and the chosen unit indices (k,), both in ascending index
-    order. Ties keep the lower index first, so the result is deterministic.
+    ``matrix`` is (N, K), or a stack (M, N, K) of matrices whose rows with the same index belong
+    to the same neuron: a unit then owns its rows in all M matrices and its norm covers them all.
+    Returns the chosen rows ((k*unit, K), or (M, k*unit, K) for a stack) and the chosen unit
+    indices (k,), both in ascending index order. Ties keep the lower index first, so the result
+    is deterministic.
     """
     score = unit_scores(matrix, unit, p)
     order = torch.sort(score, descending=largest, stable=True).indices[:k]
     idx = torch.sort(order).values
     rows = (idx.unsqueeze(1) * unit + torch.arange(unit, device=matrix.device)).reshape(-1)
-    return matrix.index_select(0, rows), idx
+    return matrix.index_select(-2, rows), idx
 
 
 def widen(weight: Tensor, bias: Tensor | None, f_out: Tensor | None,
