@@ -4,11 +4,12 @@
 
 Times each op (forward, and forward+backward) with the compiled kernels ("compiled": the
 ``torch.ops.lets_core`` ops with lets_core._C loaded) against the pure-PyTorch fallback
-("fallback": the reference functions of ``lets_core/ops/reference.py`` under ordinary autograd,
-which is what runs without the extension), at the paper configuration's shapes and the tiny
-preset's (widen_mix in the plan its cost model picks). Then the whole generation step of the paper configuration (all learngene blocks and
-module types, forward+backward) three ways: compiled, fallback, and "released-code" (every Aux
-layer widens its group's blocks again with concatenations, then mixes, as the authors' code does).
+("fallback": the reference functions of ``lets_core/ops/reference.py`` under ordinary autograd),
+at the paper configuration's shapes and the tiny preset's (widen_mix in the plan its cost model
+picks). Then the whole generation step (all learngene blocks and module types, forward+backward)
+four ways: compiled, fallback, "fallback-naive" (the reference with every widening done block by
+block before the mix, i.e. without widen_mix's cost model), and "released-code" (every Aux layer
+widens its group's blocks again with concatenations, then mixes, as the authors' code does).
 On CUDA it also times a plain matmul of the largest product's shape, for a throughput ratio.
 
 Every number is the median of ``torch.utils.benchmark.Timer.blocked_autorange`` after a warm-up,
@@ -102,10 +103,19 @@ class _ReferenceOps:
     select_by_norm = staticmethod(reference.select_by_norm)
 
 
+class _NaiveReferenceOps(_ReferenceOps):
+    """The reference with every widen_mix in the BLOCKS order (widen each block, then mix): what
+    a direct PyTorch transcription of the formulas does, with no cost model."""
+
+    @staticmethod
+    def widen_mix(weight, f_out, f_in, coeff, plan):
+        return reference.widen_mix(weight, f_out, f_in, coeff, 0)
+
+
 @contextlib.contextmanager
-def fallback_ops():
+def fallback_ops(naive: bool = False):
     """Run lets_core's generation on the pure-PyTorch reference (as without the extension)."""
-    saved, lops._ops = lops._ops, _ReferenceOps
+    saved, lops._ops = lops._ops, _NaiveReferenceOps if naive else _ReferenceOps
     try:
         yield
     finally:
@@ -156,7 +166,11 @@ def released_code_state(aux: lets_core.AuxNet) -> dict[str, torch.Tensor]:
 def generation_step(aux: lets_core.AuxNet, way: str) -> Callable[[], None]:
     """Generate every Aux block weight and backpropagate fixed cotangents into learngene, F and G."""
     make = released_code_state if way == "released-code" else (lambda a: a.generate())
-    with fallback_ops() if way == "fallback" else contextlib.nullcontext():
+
+    def ops_for_way():
+        return fallback_ops(naive=way == "fallback-naive") if way.startswith("fallback") else contextlib.nullcontext()
+
+    with ops_for_way():
         keys = sorted(k for k in make(aux) if k.startswith("blocks."))
     g = torch.Generator().manual_seed(2)
     probe = make(aux)
@@ -164,7 +178,7 @@ def generation_step(aux: lets_core.AuxNet, way: str) -> Callable[[], None]:
     del probe
 
     def run() -> None:
-        with fallback_ops() if way == "fallback" else contextlib.nullcontext():
+        with ops_for_way():
             state = make(aux)
             torch.autograd.backward([state[k] for k in keys], [cot[k] for k in keys])
         aux.zero_grad(set_to_none=True)
@@ -229,7 +243,7 @@ def main() -> None:
         for preset, cfg in presets:
             torch.manual_seed(0)
             aux = lets_core.AuxNet(cfg).to(device=device, dtype=dtype)
-            for way in ("compiled", "fallback", "released-code"):
+            for way in ("compiled", "fallback", "fallback-naive", "released-code"):
                 ms = median_ms(generation_step(aux, way), device, args.min_run_time)
                 record("generation step", f"{preset}: all blocks and module types", device, way, "fwd+bwd", ms)
             del aux

@@ -111,22 +111,29 @@ def _bilinear_grads(big: Tensor, small: Tensor, f_out: Tensor | None, f_in: Tens
     g_small = g_out = g_in = None
     if need_out and f_out is not None:
         bottom = big.reshape(b, c, o_c + d_o, -1)[:, :, o_c:].reshape(b, c * d_o, -1)
-        r = _ops.widen_adjoint(bottom, None, f_in).reshape(b, c, d_o, i)
+        r = _adjoint(bottom, None, f_in).reshape(b, c, d_o, i)
         g_out = torch.matmul(r, small.reshape(b, c, o_c, i).transpose(-1, -2))
         if f_out.shape[0] == 1 and b != 1:
             g_out = g_out.sum(0, keepdim=True)
     left = None
     if f_in is not None and (need_in or need_small):
-        left = _ops.widen_adjoint(big[:, :, i:], f_out, None)  # (B, O, dI)
+        left = _adjoint(big[:, :, i:], f_out, None)  # (B, O, dI)
     if need_in and f_in is not None:
-        g_in = torch.matmul(left.transpose(-1, -2), small)
-        if f_in.shape[0] == 1 and b != 1:
-            g_in = g_in.sum(0, keepdim=True)
+        if f_in.shape[0] == 1:  # shared: one GEMM over all blocks' rows instead of a batch and a sum
+            g_in = torch.mm(left.reshape(b * o, d_i).t(), small.reshape(b * o, i)).unsqueeze(0)
+        else:
+            g_in = torch.matmul(left.transpose(-1, -2), small)
     if need_small:
-        g_small = _ops.widen_adjoint(big[:, :, :i] if f_in is not None else big, f_out, None)
+        g_small = _adjoint(big[:, :, :i] if f_in is not None else big, f_out, None)
         if left is not None:
             g_small = _add_product(g_small, left, f_in)
     return g_small, g_out, g_in
+
+
+def _adjoint(grad: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> Tensor:
+    """widen_adjoint, except that with no factor it is the identity: the (strided) view itself is
+    returned instead of a copy made by the op."""
+    return grad if f_out is None and f_in is None else _ops.widen_adjoint(grad, f_out, f_in)
 
 
 def _add_product(acc: Tensor, a: Tensor, f: Tensor) -> Tensor:
