@@ -13,7 +13,8 @@ widens its group's blocks again with concatenations, then mixes, as the authors'
 On CUDA it also times a plain matmul of the largest product's shape, for a throughput ratio.
 
 Every number is the median of ``torch.utils.benchmark.Timer.blocked_autorange`` after a warm-up,
-with CUDA synchronized; inputs are random (never zeros). Run it from outside the checkout or with
+with CUDA synchronized; inputs are random (never zeros). The generation-step ways take turns over
+``--rounds`` rounds and report the median round. Run it from outside the checkout or with
 the compiled library built in place (``PYTHONPATH=.``) so that lets_core._C is importable.
 """
 
@@ -185,6 +186,19 @@ def generation_step(aux: lets_core.AuxNet, way: str) -> Callable[[], None]:
     return run
 
 
+def interleaved_medians(aux: lets_core.AuxNet, ways: tuple[str, ...], device: str, min_run_time: float,
+                        rounds: int) -> dict[str, tuple[float, tuple[float, float]]]:
+    """Per way: the median over ``rounds`` of its median time, with (min, max) over the rounds.
+    The ways take turns in every round, so a slow spell of a shared machine hits them alike and
+    the ratios stay meaningful even when the absolute times drift."""
+    steps = {way: generation_step(aux, way) for way in ways}
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    for _ in range(rounds):
+        for way in ways:
+            times[way].append(median_ms(steps[way], device, min_run_time))
+    return {way: (sorted(t)[len(t) // 2], (min(t), max(t))) for way, t in times.items()}
+
+
 def environment(device: str) -> dict:
     return {
         "device": torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or platform.machine()),
@@ -200,6 +214,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--quick", action="store_true", help="tiny preset and small selections only")
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved rounds of the generation-step comparison (median over rounds)")
     parser.add_argument("--json", help="write one record per measurement to this file")
     args = parser.parse_args()
     if not lets_core.extension_info()["extension_loaded"]:
@@ -243,9 +259,10 @@ def main() -> None:
         for preset, cfg in presets:
             torch.manual_seed(0)
             aux = lets_core.AuxNet(cfg).to(device=device, dtype=dtype)
-            for way in ("compiled", "fallback", "fallback-naive", "released-code"):
-                ms = median_ms(generation_step(aux, way), device, args.min_run_time)
-                record("generation step", f"{preset}: all blocks and module types", device, way, "fwd+bwd", ms)
+            ways = ("compiled", "fallback", "fallback-naive", "released-code")
+            for way, (ms, spread) in interleaved_medians(aux, ways, device, args.min_run_time, args.rounds).items():
+                record("generation step", f"{preset}: all blocks and module types", device, way, "fwd+bwd", ms,
+                       rounds=args.rounds, min_ms=round(spread[0], 4), max_ms=round(spread[1], 4))
             del aux
     if args.json:
         with open(args.json, "w") as fh:

@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {VARIANTS}")
     parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed steps per variant")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each variant reports its median round")
     parser.add_argument("--json", type=Path, help="append one record per variant to this JSON file")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant in this process
     args = parser.parse_args()
@@ -154,14 +155,27 @@ def main() -> None:
         emit_result(worker(args))
         return
 
-    records = []
-    base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time)]
-    for variant in args.variants.split(","):
+    variants = args.variants.split(",")
+    for variant in variants:
         if variant not in VARIANTS:
             raise SystemExit(f"unknown variant {variant!r}; allowed: {VARIANTS}")
-        record = run_variant(__file__, base, variant, fallback=variant == "lets-fallback")
-        if record is not None:
-            records.append(record)
+    if args.rounds < 1:
+        raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
+    base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time)]
+    # The variants take turns in every round, so a slow spell of a shared machine hits them alike;
+    # each variant's record is its median round, with the spread of the rounds attached.
+    rounds: dict[str, list[dict]] = {v: [] for v in variants}
+    for _ in range(args.rounds):
+        for variant in variants:
+            record = run_variant(__file__, base, variant, fallback=variant == "lets-fallback")
+            if record is not None:
+                rounds[variant].append(record)
+    records = []
+    for variant, runs in rounds.items():
+        if runs:
+            runs.sort(key=lambda r: r["median_ms"])
+            records.append({**runs[len(runs) // 2], "rounds": len(runs),
+                            "round_median_ms": [round(r["median_ms"], 1) for r in runs]})
     print_table(records)
     append_json(args.json, records)
 
@@ -180,7 +194,7 @@ def print_table(records: list[dict]) -> None:
         t_ratio = r["median_ms"] / plain["median_ms"] if plain else float("nan")
         m_ratio = r[mem] / plain[mem] if plain else float("nan")
         print(f"{r['variant']:<14}{r['median_ms']:>11.1f}{t_ratio:>9.2f}{r[mem]:>11.1f}{m_ratio:>9.2f}"
-              f"{r['saved_for_backward_mb']:>10.1f}{r['peak_mem_mb']:>17.0f}")
+              f"{r['saved_for_backward_mb']:>10.1f}{r['peak_mem_mb']:>17.0f}   rounds {r.get('round_median_ms', '')}")
     by = {r["variant"]: r for r in records}
     if "lets" in by and "released" in by:
         print(f"released-code / lets step time: {by['released']['median_ms'] / by['lets']['median_ms']:.2f}x")

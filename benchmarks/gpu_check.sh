@@ -42,9 +42,9 @@ tail -25 "$OUT/tests.log"
 echo "tests took $((SECONDS - start)) s, status $status"
 
 echo "== benchmarks (CUDA)"
-timeout 120 "$PY" benchmarks/bench_ops.py --device cuda --min-run-time 0.5 --json "$OUT/bench_cuda.json" \
+timeout 150 "$PY" benchmarks/bench_ops.py --device cuda --min-run-time 0.5 --rounds 3 --json "$OUT/bench_cuda.json" \
   2>&1 | tee "$OUT/bench_cuda.txt" || status=1
-timeout 150 "$PY" benchmarks/bench_train_step.py --config paper --device cuda --batch 128 --min-time 2 \
+timeout 150 "$PY" benchmarks/bench_train_step.py --config paper --device cuda --batch 128 --min-time 2 --rounds 1 \
   --json "$OUT/train_step_cuda.json" 2>&1 | tee "$OUT/train_step_cuda.txt" || status=1
 timeout 120 "$PY" benchmarks/bench_emit.py --device cuda --repeats 2 --json "$OUT/emit_cuda.json" \
   2>&1 | tee "$OUT/emit_cuda.txt" || status=1
