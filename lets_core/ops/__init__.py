@@ -160,17 +160,7 @@ def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> 
         >>> idx.tolist(), rows.flatten().tolist()
         ([1, 2], [3.0, 2.0])
     """
-    if matrix.dim() not in (2, 3):
-        raise ValueError(f"matrix must be (rows, cols) or (matrices, rows, cols), got shape {tuple(matrix.shape)}")
-    rows = matrix.shape[-2]
-    if unit < 1 or rows % unit:
-        raise ValueError(f"unit {unit} must be >= 1 and divide the row count {rows}")
-    n = rows // unit
-    if not 0 <= k <= n:
-        raise ValueError(f"k must be in [0, {n}] (the number of units), got {k}")
-    if p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {p}")
-    return _ops.select_by_norm(matrix, unit, k, p, largest)
+    return _ops.select_by_norm(matrix, unit, k, p, largest)  # both kernels check with ValueError
 
 
 __all__ = ["widen", "widen_vector", "group_mix", "widen_mix", "widen_mix_vector", "select_by_norm"]
