@@ -1,0 +1,54 @@
+"""The documented benchmark commands still run and write sane records (smoke runs, tiny sizes).
+
+Timing figures are not checked here (they are printed by the benchmarks, not asserted); what is
+checked is that every way/variant produced a positive time and the records carry what
+benchmarks/README.md reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testing import extension_loaded
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run(script: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    # From outside the checkout, so that the installed lets_core (and its compiled library) is used.
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.skipif(not extension_loaded(), reason="bench_ops.py compares against the compiled library")
+def test_bench_ops_quick_writes_every_op_and_generation_way(tmp_path):
+    out = tmp_path / "ops.json"
+    run("bench_ops.py", "--device", "cpu", "--quick", "--min-run-time", "0.02", "--rounds", "1",
+        "--json", str(out), tmp_path=tmp_path)
+    records = json.loads(out.read_text())
+    ops = {r["op"].split()[0] for r in records}
+    assert {"widen", "widen_mix", "group_mix", "select_by_norm", "generation"} <= ops
+    ways = {r["implementation"] for r in records if r["op"] == "generation step"}
+    assert ways == {"compiled", "fallback", "fallback-naive", "released-code"}
+    assert all(r["median_ms"] > 0 and r["extension"] == "loaded" for r in records)
+
+
+def test_bench_train_step_tiny_reports_every_variant(tmp_path):
+    out = tmp_path / "train.json"
+    done = run("bench_train_step.py", "--config", "tiny", "--batch", "4", "--min-time", "0.05", "--rounds", "1",
+               "--variants", "plain,lets,released", "--json", str(out), tmp_path=tmp_path)
+    records = {r["variant"]: r for r in json.loads(out.read_text())}
+    assert set(records) == {"plain", "lets", "released"}
+    for r in records.values():
+        assert r["median_ms"] > 0 and r["step_memory_mb"] > 0 and r["rounds"] == 1
+    # The Aux-Net trains fewer parameters than the plain ViT it generates (learngene + F + G).
+    assert records["lets"]["trainable_params"] < records["plain"]["trainable_params"]
+    assert "released-code / lets step time" in done.stdout
