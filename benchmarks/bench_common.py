@@ -38,9 +38,14 @@ def device_name(device) -> str:
     return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
 
 
+def records_json(records: list[dict]) -> str:
+    """A JSON list with one record per line: diffs stay readable and files stay short."""
+    return "[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n"
+
+
 def append_json(path: Path | None, records: list[dict]) -> None:
     if path is None:
         return
     old = json.loads(path.read_text()) if path.exists() else []
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(old + records, indent=1))
+    path.write_text(records_json(old + records))

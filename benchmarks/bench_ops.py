@@ -23,16 +23,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import platform
 import sys
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch.utils import benchmark
 
 import lets_core
-from lets_core import generation
+from bench_common import records_json
 from lets_core import ops as lops
 from lets_core.ops import reference
 
@@ -265,8 +265,7 @@ def main() -> None:
                        rounds=args.rounds, min_ms=round(spread[0], 4), max_ms=round(spread[1], 4))
             del aux
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(records, fh, indent=1)
+        Path(args.json).write_text(records_json(records))
         print(f"wrote {len(records)} records to {args.json}")
 
 

@@ -22,33 +22,32 @@ void check_float(const at::Tensor& t, const char* name, const char* op) {
               " must be float64, float32, bfloat16 or float16, got ", t.scalar_type());
 }
 
-// Validates f_out (1|B, C, dO, Oc) and f_in (1|B, dI, I) against B, the total narrow row count o
-// (already known, or -1 if the caller derives it from f_out) and i; fills C, Oc, dO, dI.
+// Device, dtype and leading dim of one factor: (1 or b) stacked matrices of `dims` dims in all.
+void check_factor(const at::Tensor& ref, int64_t b, const at::Tensor& f, const char* name, int64_t dims,
+                  const char* layout, const char* op) {
+  check_same(ref, "the first argument", f, name, op);
+  TORCH_CHECK_VALUE(f.dim() == dims, "lets_core::", op, ": ", name, " must be ", layout, ", got shape ", shape(f));
+  TORCH_CHECK_VALUE(f.size(0) == 1 || f.size(0) == b, "lets_core::", op, ": ", name, " leading dim must be 1 ",
+              "(shared) or the block count ", b, ", got ", f.size(0));
+}
+
+// Validates f_out (1|B, C, dO, Oc) and f_in (1|B, dI, I) against the block count b; fills C, dO
+// and dI (the callers check the last dims, which depend on which side is narrow).
 void check_factors(const at::Tensor& ref, int64_t b, const std::optional<at::Tensor>& f_out,
                    const std::optional<at::Tensor>& f_in, const char* op, WidenDims& d) {
   d.C = 1;
   d.dO = 0;
   d.dI = 0;
   if (f_out.has_value()) {
-    const auto& f = *f_out;
-    check_same(ref, "the first argument", f, "f_out", op);
-    TORCH_CHECK_VALUE(f.dim() == 4, "lets_core::", op, ": f_out must be (1 or blocks, chunks, new rows, ",
-                "rows per chunk), got shape ", shape(f));
-    TORCH_CHECK_VALUE(f.size(0) == 1 || f.size(0) == b, "lets_core::", op, ": f_out leading dim must be 1 ",
-                "(shared) or the block count ", b, ", got ", f.size(0));
-    TORCH_CHECK_VALUE(f.size(1) >= 1, "lets_core::", op, ": f_out must have at least one chunk, got shape ",
-                shape(f));
-    d.C = f.size(1);
-    d.dO = f.size(2);
+    check_factor(ref, b, *f_out, "f_out", 4, "(1 or blocks, chunks, new rows, rows per chunk)", op);
+    TORCH_CHECK_VALUE(f_out->size(1) >= 1, "lets_core::", op, ": f_out must have at least one chunk, got shape ",
+                shape(*f_out));
+    d.C = f_out->size(1);
+    d.dO = f_out->size(2);
   }
   if (f_in.has_value()) {
-    const auto& f = *f_in;
-    check_same(ref, "the first argument", f, "f_in", op);
-    TORCH_CHECK_VALUE(f.dim() == 3, "lets_core::", op, ": f_in must be (1 or blocks, new columns, columns), ",
-                "got shape ", shape(f));
-    TORCH_CHECK_VALUE(f.size(0) == 1 || f.size(0) == b, "lets_core::", op, ": f_in leading dim must be 1 ",
-                "(shared) or the block count ", b, ", got ", f.size(0));
-    d.dI = f.size(1);
+    check_factor(ref, b, *f_in, "f_in", 3, "(1 or blocks, new columns, columns)", op);
+    d.dI = f_in->size(1);
   }
 }
 

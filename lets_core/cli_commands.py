@@ -13,8 +13,8 @@ from . import presets
 from .config import LetsConfig
 from .data import FASHION_MNIST_INSTALL, fashion_mnist_available, load_splits
 from .data.sources import fashion_mnist_dir
-from .train import (TrainConfig, evaluate_split, finetune, init_distributed, load_des, load_teacher, parse_sizes,
-                    scratch_des, shutdown, train_aux, train_teacher)
+from .train import (TrainConfig, distributed_session, evaluate_split, finetune, load_des, load_teacher,
+                    parse_sizes, scratch_des, train_aux, train_teacher)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -39,20 +39,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train_teacher(args: argparse.Namespace) -> int:
-    env = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as env:
         splits = _splits(args)
         _, meta = train_teacher(splits, _recipe(args), args.out, args.arch, resume=args.resume, env=env)
         if env.is_main:
             print(f"teacher {args.arch}: test top-1 {meta['test_top1']:.4f}; saved in {args.out}")
-    finally:
-        shutdown(env)
     return 0
 
 
 def cmd_train_aux(args: argparse.Namespace) -> int:
-    env = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as env:
         cfg = _model_config(args, None)
         lg = cfg.learngene
         splits = _splits(args, image_size=args.image_size or lg.img_size, channels=args.channels or lg.in_chans)
@@ -69,8 +65,6 @@ def cmd_train_aux(args: argparse.Namespace) -> int:
         test = evaluate_split(result.model, splits, env=env)
         if env.is_main:
             print(f"Aux-Net: test top-1 {test['top1']:.4f}; bundle saved in {Path(args.out) / 'bundle'}")
-    finally:
-        shutdown(env)
     return 0
 
 
@@ -91,8 +85,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     chosen = [name for name in ("des", "bundle", "scratch") if getattr(args, name)]
     if len(chosen) != 1:
         raise ValueError(f"finetune needs exactly one of --des, --bundle, --scratch; got {chosen or 'none'}")
-    env = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as env:
         model, base_cfg = None, None
         if args.des:
             model = load_des(args.des)
@@ -122,8 +115,6 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             summary = {"test_top1": test["top1"], "test_loss": test["loss"], "history": result.history}
             (Path(args.out) / "result.json").write_text(json.dumps(summary, indent=2))
             print(f"test top-1 {test['top1']:.4f}; model saved in {Path(args.out) / 'model'}")
-    finally:
-        shutdown(env)
     return 0
 
 
@@ -143,15 +134,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model = load_teacher(args.teacher)
         meta = json.loads((Path(args.teacher) / "teacher.json").read_text())
         size, chans = meta["img_size"], meta["in_chans"]
-    env = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as env:
         splits = _splits(args, image_size=args.image_size or size, channels=args.channels or chans)
         metrics = evaluate_split(model, splits, args.split, batch_size=args.batch_size, env=env)
         if env.is_main:
             print(json.dumps(metrics) if args.json else
                   f"{args.split} top-1 {metrics['top1']:.4f} (loss {metrics['loss']:.4f}, {metrics['count']} images)")
-    finally:
-        shutdown(env)
     return 0
 
 
@@ -165,11 +153,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         overrides["sizes"] = parse_sizes(args.sizes)
     if args.scratch_epochs:
         overrides["scratch_epochs"] = [int(e) for e in args.scratch_epochs.split(",")]
-    env = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as env:
         run_demo(DemoConfig.for_mode(args.quick, **overrides), env)
-    finally:
-        shutdown(env)
     return 0
 
 

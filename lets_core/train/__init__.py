@@ -11,7 +11,7 @@ the scratch baseline, checkpoints with exact resume, and DDP under torchrun.
 
 from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from .config import AMP_MODES, TrainConfig
-from .distributed import DistEnv, init_distributed, shutdown
+from .distributed import DistEnv, distributed_session, init_distributed, shutdown
 from .losses import DistillationLoss, kd_loss
 from .loop import LOG_FILE, FitResult, evaluate, fit
 from .optim import build_optimizer, param_groups, scaled_lr, warmup_cosine
@@ -22,7 +22,7 @@ from .teacher import SMALL_RESNET, build_teacher, load_teacher, train_teacher
 __all__ = [
     "AMP_MODES", "BUNDLE_DIR", "CHECKPOINT_FILE", "CheckpointError", "DistEnv", "DistillationLoss", "FitResult",
     "LOG_FILE", "SMALL_RESNET", "TrainConfig", "build_optimizer", "build_teacher", "check_data_fits",
-    "evaluate", "evaluate_split", "finetune", "fit", "init_distributed", "kd_loss", "load_checkpoint",
-    "load_des", "load_teacher", "param_groups", "parse_sizes", "save_checkpoint", "scaled_lr", "scratch_des",
+    "distributed_session", "evaluate", "evaluate_split", "finetune", "fit", "init_distributed", "kd_loss",
+    "load_checkpoint", "load_des", "load_teacher", "param_groups", "parse_sizes", "save_checkpoint", "scaled_lr", "scratch_des",
     "shutdown", "train_aux", "train_teacher", "warmup_cosine",
 ]

@@ -7,7 +7,9 @@ process group is created, so the same code path serves laptops and clusters.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -85,3 +87,20 @@ def barrier(env: DistEnv) -> None:
 def shutdown(env: DistEnv) -> None:
     if env.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def distributed_session(device: str | None = None) -> Iterator[DistEnv]:
+    """:func:`init_distributed` for the length of a ``with`` block, and :func:`shutdown` after it,
+    also when the block raises.
+
+    Example:
+        >>> with distributed_session("cpu") as env:
+        ...     env.world_size
+        1
+    """
+    env = init_distributed(device)
+    try:
+        yield env
+    finally:
+        shutdown(env)
