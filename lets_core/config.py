@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LetsConfigError
 
-F_INIT_SCHEMES = ("normalized-uniform", "net2net")
-G_INIT_SCHEMES = ("paper", "uniform")
+F_INIT_SCHEMES = ("normalized-uniform", "net2net", "normal")
+G_INIT_SCHEMES = ("paper", "uniform", "spread")
 
 # The module types that own one G coefficient set for weights (and LayerNorm gamma) and one for
 # biases (and beta). The order fixes the layout of the G tensor.
@@ -89,8 +90,9 @@ class TransformConfig:
     """Layout and initialization of the width (F) and depth (G) transformations.
 
     group_size: learngene blocks per group (s); tie_length: consecutive Aux layers sharing one G
-    row (t); f_init / g_init: initialization schemes; f_noise: std of the Gaussian noise of the
-    ``net2net`` F init; g_noise: upper bound of the uniform noise of the ``paper`` G init.
+    row (t); f_init / g_init: initialization schemes (see ``transforms.init_f_`` / ``init_g_``);
+    f_noise: std of the Gaussian noise of the ``net2net`` F init; g_noise: upper bound of the
+    uniform noise of the ``paper`` and ``spread`` G inits.
     """
 
     group_size: int = 2
@@ -107,8 +109,8 @@ class TransformConfig:
         _choice("TransformConfig", "g_init", self.g_init, G_INIT_SCHEMES)
         for name in ("f_noise", "g_noise"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise LetsConfigError(f"TransformConfig.{name} must be a number >= 0, got {value!r}")
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise LetsConfigError(f"TransformConfig.{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)

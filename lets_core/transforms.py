@@ -46,7 +46,7 @@ class DepthTransform(nn.Module):
         tf = cfg.transform
         self.g = nn.Parameter(torch.empty(len(G_MODULE_TYPES), 2, cfg.num_rows, tf.group_size))
         with torch.no_grad():
-            init_g_(self.g, tf.g_init, tf.g_noise, tf.tie_length)
+            init_g_(self.g, tf.g_init, tf.g_noise, tf.tie_length, cfg.num_rows // cfg.num_groups)
 
     def coeff(self, module_type: str, kind: int) -> Tensor:
         """(rows, s) coefficients of one module type; kind is WEIGHT or BIAS."""
@@ -62,8 +62,11 @@ def init_f_(f: Tensor, scheme: str, noise: float) -> None:
     """Initialize every row (last dim) of an F tensor in place.
 
     ``normalized-uniform`` (paper): uniform [0, 1) divided by the row sum, so a new neuron starts
-    as a convex combination of old ones. ``net2net``: a copy of one random old neuron plus
-    Gaussian noise of std ``noise``.
+    as a convex combination of old ones; with many old neurons every such row is close to the
+    plain mean, so the new neurons start nearly identical. ``net2net``: a copy of one random old
+    neuron plus Gaussian noise of std ``noise``. ``normal``: entries N(0, 1/n) for n old neurons,
+    so a new neuron is a random combination with the variance of an old one (for uncorrelated
+    old neurons) and new neurons start distinct from each other and from the mean.
     """
     if f.numel() == 0:
         return
@@ -74,24 +77,36 @@ def init_f_(f: Tensor, scheme: str, noise: float) -> None:
         pick = torch.randint(f.shape[-1], f.shape[:-1], device=f.device)
         f.zero_().scatter_(-1, pick.unsqueeze(-1), 1.0)
         f.add_(torch.randn_like(f) * noise)
+    elif scheme == "normal":
+        f.normal_(0.0, f.shape[-1] ** -0.5)
     else:
-        raise ValueError(f"unknown F init {scheme!r}; allowed: 'normalized-uniform', 'net2net'")
+        raise ValueError(f"unknown F init {scheme!r}; allowed: 'normalized-uniform', 'net2net', 'normal'")
 
 
-def init_g_(g: Tensor, scheme: str, noise: float, tie_length: int) -> None:
-    """Initialize G (..., rows, s) in place.
+def init_g_(g: Tensor, scheme: str, noise: float, tie_length: int, rows_per_group: int = 1) -> None:
+    """Initialize G (..., rows, s) in place; rows are laid out group after group.
 
     ``paper``: uniform [0, noise), then entry (i mod s) set to 1 where i is the first Aux layer of
-    the row, then divided by the sum: each Aux layer starts close to one learngene block.
+    the row, then divided by the sum: each Aux layer starts close to one learngene block. When
+    tie_length is a multiple of s (the paper's s = t = 2), i mod s is 0 for every row, so every
+    Aux layer starts near the first block of its group and the other blocks of the group get
+    only the noise's share of the gradient at first.
+    ``spread``: the same noise and normalization, but row k of a group of R rows starts near
+    block floor(k s / R) of the group, so the Aux-Net starts as the learngene with each block
+    repeated in order (every learngene block used from the first step).
     ``uniform``: every entry 1/s, the plain average of the group.
     """
     s = g.shape[-1]
-    if scheme == "paper":
+    if scheme in ("paper", "spread"):
         g.uniform_(0.0, noise) if noise > 0 else g.zero_()
         for row in range(g.shape[-2]):
-            g[..., row, (row * tie_length) % s] = 1.0
+            if scheme == "paper":
+                block = (row * tie_length) % s
+            else:
+                block = (row % rows_per_group) * s // rows_per_group
+            g[..., row, block] = 1.0
         g.div_(g.sum(dim=-1, keepdim=True))
     elif scheme == "uniform":
         g.fill_(1.0 / s)
     else:
-        raise ValueError(f"unknown G init {scheme!r}; allowed: 'paper', 'uniform'")
+        raise ValueError(f"unknown G init {scheme!r}; allowed: 'paper', 'uniform', 'spread'")

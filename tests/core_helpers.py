@@ -6,7 +6,7 @@ import torch
 from hypothesis import strategies as st
 
 import lets_core
-from lets_core.config import G_MODULE_TYPES, LearngeneConfig, LetsConfig, TransformConfig
+from lets_core.config import F_INIT_SCHEMES, G_INIT_SCHEMES, G_MODULE_TYPES, LearngeneConfig, LetsConfig, TransformConfig
 
 
 @st.composite
@@ -28,8 +28,8 @@ def small_configs(draw, allow_zero_delta: bool = True) -> LetsConfig:
         aux_embed_dim=(heads + extra_heads) * head_dim,
         aux_depth=groups * tie * runs_per_group,
         transform=TransformConfig(group_size=group_size, tie_length=tie,
-                                  f_init=draw(st.sampled_from(["normalized-uniform", "net2net"])),
-                                  g_init=draw(st.sampled_from(["paper", "uniform"]))),
+                                  f_init=draw(st.sampled_from(list(F_INIT_SCHEMES))),
+                                  g_init=draw(st.sampled_from(list(G_INIT_SCHEMES)))),
     )
 
 

@@ -36,10 +36,12 @@ def test_bad_learngene_values_are_named(kwargs, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(f_init="zeros"), r"f_init must be one of \['normalized-uniform', 'net2net'\], got 'zeros'"),
-    (dict(g_init="x"), r"g_init must be one of \['paper', 'uniform'\]"),
+    (dict(f_init="zeros"), r"f_init must be one of \['normalized-uniform', 'net2net', 'normal'\], got 'zeros'"),
+    (dict(g_init="x"), r"g_init must be one of \['paper', 'uniform', 'spread'\]"),
     (dict(group_size=0), "group_size must be a positive integer, got 0"),
-    (dict(f_noise=-1.0), "f_noise must be a number >= 0, got -1.0"),
+    (dict(f_noise=-1.0), "f_noise must be a finite number >= 0, got -1.0"),
+    (dict(f_noise=float("inf")), "f_noise must be a finite number >= 0, got inf"),
+    (dict(g_noise=1e308 * 10), "g_noise must be a finite number >= 0, got inf"),
 ])
 def test_bad_transform_values_are_named(kwargs, message):
     with pytest.raises(lets_core.LetsConfigError, match=message):

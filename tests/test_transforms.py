@@ -47,6 +47,29 @@ def test_paper_g_favours_block_of_first_layer_of_each_row():
             assert (others < 0.03).all()
 
 
+def test_normal_f_rows_have_unit_variance_combinations():
+    torch.manual_seed(0)
+    f = torch.empty(4000, 64)
+    init_f_(f, "normal", noise=0.0)
+    # N(0, 1/n): a new neuron F x of n uncorrelated unit-variance old neurons has variance ~1.
+    assert abs(f.mean().item()) < 2e-3
+    assert abs(f.pow(2).sum(dim=1).mean().item() - 1.0) < 0.02
+
+
+def test_spread_g_starts_every_row_near_its_share_of_the_group():
+    torch.manual_seed(0)
+    for preset in (lets_core.presets.paper(), lets_core.presets.tiny()):
+        cfg = dataclasses.replace(preset, transform=dataclasses.replace(preset.transform, g_init="spread"))
+        g = DepthTransform(cfg).g.detach()
+        s, rows_per_group = cfg.transform.group_size, cfg.num_rows // cfg.num_groups
+        favoured = g.argmax(dim=-1)  # (types, kinds, rows)
+        expected = torch.tensor([(r % rows_per_group) * s // rows_per_group for r in range(cfg.num_rows)])
+        assert torch.equal(favoured, expected.expand_as(favoured))
+        # With s = t = 2 the paper's rule favours block 0 of every group; spread uses both blocks.
+        assert set(expected.tolist()) == set(range(s))
+        torch.testing.assert_close(g.sum(dim=-1), torch.ones(g.shape[:-1]))
+
+
 def test_uniform_g_is_the_group_average():
     g = torch.empty(8, 2, 4, 3)
     init_g_(g, "uniform", noise=0.03, tie_length=2)

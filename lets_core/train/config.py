@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+import math
 from typing import Any
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -19,6 +20,9 @@ class TrainConfig:
     global batch over all processes). The schedule is per step: linear warm-up for
     ``warmup_epochs`` then cosine to ``min_lr_ratio`` × peak. ``alpha`` and ``tau`` set the
     distillation loss (1 − α)·CE + α·KD·τ²; α = 0 trains on labels alone and needs no teacher.
+    ``f_lr_scale`` and ``g_lr_scale`` multiply the lr of an Aux-Net's F matrices and G
+    coefficients (they do nothing for other models): F entries and G coefficients live on other
+    scales than ordinary weights, so Adam's normalized step moves them by a different relative amount.
     """
 
     epochs: int = 10
@@ -28,6 +32,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     warmup_epochs: float = 1.0
     weight_decay: float = 0.05
+    f_lr_scale: float = 1.0
+    g_lr_scale: float = 1.0
     clip_grad: float | None = None
     alpha: float = 0.0
     tau: float = 1.0
@@ -44,20 +50,24 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("lr", "tau"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("lr", "tau", "f_lr_scale", "g_lr_scale"):
+            if not _finite(getattr(self, name)) or not getattr(self, name) > 0:
+                raise ValueError(f"TrainConfig.{name} must be a finite number > 0, got {getattr(self, name)!r}")
         for name in ("weight_decay", "warmup_epochs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)!r}")
-        if not 0 <= self.min_lr_ratio <= 1:
+            if not _finite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {getattr(self, name)!r}")
+        if not (_finite(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1):
             raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
-        if not 0 <= self.alpha <= 1:
+        if not (_finite(self.alpha) and 0 <= self.alpha <= 1):
             raise ValueError(f"TrainConfig.alpha must be in [0, 1], got {self.alpha!r}")
-        if self.clip_grad is not None and not self.clip_grad > 0:
-            raise ValueError(f"TrainConfig.clip_grad must be > 0 or None, got {self.clip_grad!r}")
+        if self.clip_grad is not None and not (_finite(self.clip_grad) and self.clip_grad > 0):
+            raise ValueError(f"TrainConfig.clip_grad must be a finite number > 0 or None, got {self.clip_grad!r}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"TrainConfig.amp must be one of {list(AMP_MODES)}, got {self.amp!r}")
+
+    def lr_scales(self) -> dict[str, float]:
+        """Parameter-name prefix -> lr multiplier (an Aux-Net's ``width.`` = F, ``depth.`` = G)."""
+        return {"width.": self.f_lr_scale, "depth.": self.g_lr_scale}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,3 +83,7 @@ class TrainConfig:
         """Fields (other than runtime-only ones) whose values differ from ``other``'s."""
         mine = self.to_dict()
         return {k: (other.get(k), v) for k, v in mine.items() if k not in RUNTIME_ONLY and other.get(k) != v}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -33,14 +34,26 @@ def decays(name: str, param: torch.Tensor, extra_no_decay: set[str]) -> bool:
     return True
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW groups: decayed weights and everything :func:`decays` spares (trainable only)."""
+def param_groups(model: nn.Module, weight_decay: float,
+                 lr_scales: Mapping[str, float] | None = None) -> list[dict]:
+    """AdamW groups of the trainable parameters: decayed or spared (:func:`decays`), and by lr scale.
+
+    ``lr_scales`` maps a parameter-name prefix (e.g. ``"width."`` for an Aux-Net's F) to a
+    multiplier of the learning rate; a group's ``lr_scale`` survives in its ``lr`` because the
+    schedulers here multiply each group's own initial lr. Parameters matching no prefix keep 1.
+    """
     extra = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
-    decay, no_decay = [], []
+    scales = dict(lr_scales or {})
+    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if decays(name, p, extra) else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            scale = next((v for prefix, v in scales.items() if name.startswith(prefix)), 1.0)
+            groups.setdefault((decays(name, p, extra), scale), []).append(p)
+    # Decayed weights first at scale 1: the first group's lr is the one logs report.
+    order = sorted(groups, key=lambda k: (not k[0], k[1] != 1.0, k[1]))
+    if not order:
+        return [{"params": [], "weight_decay": weight_decay, "lr_scale": 1.0}]
+    return [{"params": groups[k], "weight_decay": weight_decay if k[0] else 0.0, "lr_scale": k[1]} for k in order]
 
 
 def scaled_lr(lr: float, global_batch: int, base_batch: int) -> float:
@@ -48,8 +61,13 @@ def scaled_lr(lr: float, global_batch: int, base_batch: int) -> float:
     return lr * global_batch / base_batch
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
+def build_optimizer(model: nn.Module, lr: float, weight_decay: float,
+                    lr_scales: Mapping[str, float] | None = None) -> torch.optim.AdamW:
+    """AdamW over :func:`param_groups`; each group's lr is ``lr`` times its ``lr_scale``."""
+    groups = param_groups(model, weight_decay, lr_scales)
+    for group in groups:
+        group["lr"] = lr * group["lr_scale"]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999))
 
 
 def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
