@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lets_core
-from lets_core.train import DistillationLoss, kd_loss, param_groups, scaled_lr, warmup_cosine
+from lets_core.train import DistillationLoss, build_optimizer, kd_loss, param_groups, scaled_lr, warmup_cosine
 from lets_core.train.config import TrainConfig
 
 
@@ -66,6 +66,24 @@ def test_weight_decay_groups_of_a_timm_vit():
     assert all(names[id(p)].endswith("weight") for p in decay["params"])
 
 
+def test_lr_scales_of_f_and_g_survive_the_schedule():
+    aux = lets_core.AuxNet(lets_core.presets.tiny())
+    cfg = TrainConfig(f_lr_scale=0.25, g_lr_scale=4.0)
+    opt = build_optimizer(aux, 1e-2, 0.05, cfg.lr_scales())
+    names = {id(p): n for n, p in aux.named_parameters()}
+    sched = warmup_cosine(opt, total_steps=10, warmup_steps=2)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    base = opt.param_groups[0]["lr"]
+    for group in opt.param_groups:
+        kinds = {names[id(p)].split(".")[0] for p in group["params"]}
+        expected = 0.25 if kinds == {"width"} else 4.0 if kinds == {"depth"} else 1.0
+        assert "width" not in kinds or kinds == {"width"}, kinds  # F never shares a group with others
+        assert group["lr_scale"] == expected and group["lr"] == pytest.approx(base * expected)
+    assert opt.param_groups[0]["weight_decay"] == 0.05 and opt.param_groups[0]["lr_scale"] == 1.0
+
+
 def test_warmup_cosine_schedule():
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.AdamW([p], lr=1.0)
@@ -86,6 +104,10 @@ def test_train_config_validation():
         TrainConfig(amp="fp8")
     with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
         TrainConfig(epochs=0)
+    for name, bad in (("lr", float("inf")), ("weight_decay", float("nan")), ("tau", float("inf")),
+                      ("warmup_epochs", float("nan")), ("f_lr_scale", 0.0), ("g_lr_scale", float("inf"))):
+        with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+            TrainConfig(**{name: bad})
     with pytest.raises(ValueError, match=r"unknown TrainConfig keys \['lr_max'\]"):
         TrainConfig.from_dict({"lr_max": 1})
     assert TrainConfig(lr=1e-3).differences(TrainConfig(lr=2e-3, progress=False).to_dict()) == {"lr": (2e-3, 1e-3)}
