@@ -110,7 +110,8 @@ def _bilinear_grads(big: Tensor, small: Tensor, f_out: Tensor | None, f_in: Tens
     o_c = o // c
     g_small = g_out = g_in = None
     if need_out and f_out is not None:
-        bottom = big.reshape(b, c, o_c + d_o, -1)[:, :, o_c:].reshape(b, c * d_o, -1)
+        cols = big.shape[-1]  # explicit: with no new rows (d_o = 0) a -1 would be ambiguous
+        bottom = big.reshape(b, c, o_c + d_o, cols)[:, :, o_c:].reshape(b, c * d_o, cols)
         r = _adjoint(bottom, None, f_in).reshape(b, c, d_o, i)
         g_out = torch.matmul(r, small.reshape(b, c, o_c, i).transpose(-1, -2))
         if f_out.shape[0] == 1 and b != 1:
