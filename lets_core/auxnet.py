@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from timm.models.vision_transformer import VisionTransformer
 
 from .config import LetsConfig
+from .des_state import des_states
 from .generation import WidthFactors, generate_state
 from .learngene import Learngene
 from .transforms import DepthTransform, WidthTransform
-from .vit import build_vit
+from .vit import build_vit, vit_kwargs
 
 
 class AuxNet(nn.Module):
@@ -22,7 +24,8 @@ class AuxNet(nn.Module):
     Trainable parameters: the learngene (except its own pos_embed, which the Aux-Net replaces by
     a free (1, N, D) one), the F matrices (``width``), the G coefficients (``depth``) and
     ``pos_embed``. The forward generates every weight once and runs timm's ViT forward on them,
-    the same code a Des-Net runs.
+    the same code a Des-Net runs. ``aux(x, des_sizes=[(heads, depth), ...])`` also runs the
+    Des-Nets of those sizes from the same generated weights (elastic stage 1).
 
     Example:
         >>> import torch, lets_core
@@ -49,6 +52,8 @@ class AuxNet(nn.Module):
         # to parameters(), state_dict() or .to(); it only provides timm's forward code.
         self._skeleton = build_vit(lg, cfg.aux_embed_dim, cfg.aux_depth, cfg.drop_path_rate, device="meta")
         self._skeleton.train(self.training)
+        # Des-Net skeletons of the sizes forward(des_sizes=...) has run, built once per size.
+        self._des_skeletons: dict[tuple[int, int], VisionTransformer] = {}
         self._shared_state: dict[str, Tensor] | None = None  # set inside shared_generation()
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -60,6 +65,8 @@ class AuxNet(nn.Module):
     def train(self, mode: bool = True) -> "AuxNet":
         super().train(mode)
         self._skeleton.train(mode)
+        for skeleton in self._des_skeletons.values():
+            skeleton.train(mode)
         return self
 
     def factors(self) -> WidthFactors:
@@ -72,9 +79,51 @@ class AuxNet(nn.Module):
         return generate_state(self.cfg, self.learngene, self.factors(), self.depth, self.pos_embed,
                               range(self.cfg.aux_depth))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, des_sizes: Sequence[tuple[int, int]] | None = None,
+                strategy: str = "continuous") -> Tensor | tuple[Tensor, list[Tensor]]:
+        """The Aux-Net's logits; with ``des_sizes``, also those of the Des-Nets of these sizes.
+
+        With ``des_sizes`` (a sequence of ``(heads, depth)``) the result is
+        ``(aux_logits, [des_logits per size])``, all from ONE generation of the weights; each
+        Des-Net is the one ``emit_des(aux, heads, depth, strategy)`` would build, run with
+        gradient to the learngene, F, G and pos_embed (see :meth:`des_forward`).
+
+        Example:
+            >>> import torch, lets_core
+            >>> aux = lets_core.AuxNet(lets_core.presets.tiny())
+            >>> logits, des = aux(torch.randn(2, 1, 28, 28), des_sizes=[(2, 3), (3, 6)])
+            >>> [tuple(t.shape) for t in des]
+            [(2, 10), (2, 10)]
+        """
         state = self._shared_state if self._shared_state is not None else self.generate()
-        return functional_call(self._skeleton, state, (x,))
+        logits = functional_call(self._skeleton, state, (x,))
+        if des_sizes is None:
+            return logits
+        return logits, self.des_forward(x, state, des_sizes, strategy)
+
+    def des_forward(self, x: Tensor, state: dict[str, Tensor], sizes: Sequence[tuple[int, int]],
+                    strategy: str = "continuous") -> list[Tensor]:
+        """Logits of the Des-Net of each ``(heads, depth)`` in ``sizes``, taken from ``state``.
+
+        ``state`` is one generated Aux state (:meth:`generate`); each Des state is gathered from
+        it with gradient (:func:`lets_core.des_state.des_states`: same selection and automatic
+        depth plan as :func:`lets_core.emit_des`) and run by timm's forward on a weightless
+        skeleton of that size, in this module's train/eval mode, with drop-path at
+        ``cfg.drop_path_rate``.
+        """
+        states = des_states(self.cfg, self.width, state, sizes, strategy)
+        return [functional_call(self._des_skeleton(heads, depth), des, (x,))
+                for (heads, depth), des in zip(sizes, states)]
+
+    def _des_skeleton(self, heads: int, depth: int) -> VisionTransformer:
+        skeleton = self._des_skeletons.get((heads, depth))
+        if skeleton is None:
+            lg = self.cfg.learngene
+            kwargs = vit_kwargs(lg, heads * lg.head_dim, depth, self.cfg.drop_path_rate)
+            # weight_init="skip": timm's random init is slow even on meta tensors, and unused.
+            skeleton = VisionTransformer(**kwargs, weight_init="skip", device="meta").train(self.training)
+            self._des_skeletons[(heads, depth)] = skeleton
+        return skeleton
 
     @contextmanager
     def shared_generation(self) -> Iterator[None]:
