@@ -25,6 +25,7 @@ from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_
 from .config import TrainConfig
 from .distributed import DistEnv, all_reduce_sum, barrier, unwrap, wrap_ddp
 from .losses import DistillationLoss
+from .objectives import DistillationObjective, Objective, settings_change
 from .optim import build_optimizer, scaled_lr, warmup_cosine
 
 LOG_FILE = "log.jsonl"
@@ -45,22 +46,28 @@ class FitResult:
 
 def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teacher: nn.Module | None = None,
         out_dir: str | Path | None = None, resume: bool = False, env: DistEnv | None = None,
-        on_step: StepHook | None = None, desc: str | None = None) -> FitResult:
+        on_step: StepHook | None = None, desc: str | None = None, objective: Objective | None = None) -> FitResult:
     """Train ``model`` on ``splits.train`` for ``cfg.epochs`` epochs, validating on ``splits.val``.
 
     Args:
         kind: what is trained ("teacher", "aux", "des", ...); recorded in the checkpoint so that
             resuming into the wrong kind of model fails clearly.
-        teacher: needed when ``cfg.alpha > 0``; run in eval mode on the same augmented batch.
+        teacher: needed when the objective distills (``cfg.alpha > 0`` for the default one); run
+            in eval mode on the same augmented batch.
         out_dir: where ``checkpoint.pt`` and ``log.jsonl`` go (rank 0 writes); None keeps nothing.
         resume: continue from ``out_dir/checkpoint.pt`` if it exists.
         env: the distributed environment (default: one process on CPU).
         on_step: called as ``on_step(epoch, step)`` after every optimizer step.
+        objective: the loss of one batch (:mod:`lets_core.train.objectives`); default
+            ``DistillationObjective`` with ``cfg``'s alpha, tau and label smoothing. Its settings are
+            saved in the checkpoint and a resume with other settings is refused.
     """
     env = env or DistEnv()
-    criterion = DistillationLoss(cfg.alpha, cfg.tau, cfg.label_smoothing)
-    if criterion.needs_teacher and teacher is None:
-        raise ValueError(f"alpha={cfg.alpha} distills from a teacher, but none was given; pass one or set alpha=0")
+    if objective is None:
+        objective = DistillationObjective(DistillationLoss(cfg.alpha, cfg.tau, cfg.label_smoothing))
+    if objective.teacher_reason is not None and teacher is None:
+        raise ValueError(f"{objective.teacher_reason} distills from a teacher, but none was given; pass one or "
+                         f"change that setting")
     model = model.to(env.device)
     if teacher is not None:
         teacher = teacher.to(env.device).eval()
@@ -77,7 +84,7 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
     out = Path(out_dir) if out_dir is not None else None
     start, history = 0, []
     if resume and out is not None and (out / CHECKPOINT_FILE).is_file():
-        start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, model, optimizer, scheduler, scaler)
+        start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, objective, model, optimizer, scheduler, scaler)
         if env.is_main:
             _write_log(out, history)
     ddp = wrap_ddp(model, env)
@@ -85,7 +92,7 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
     for epoch in range(start, cfg.epochs):
         set_epoch(loader, epoch)
         t0 = time.perf_counter()
-        train = _train_epoch(ddp, loader, criterion, teacher, optimizer, scheduler, scaler, amp_dtype, cfg, env,
+        train = _train_epoch(ddp, loader, objective, teacher, optimizer, scheduler, scaler, amp_dtype, cfg, env,
                              epoch, on_step, desc or kind)
         elapsed = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1": train["top1"],
@@ -103,7 +110,7 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
             save_checkpoint(out / CHECKPOINT_FILE, {
                 "kind": kind, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history,
-                "train_config": cfg.to_dict()})
+                "train_config": cfg.to_dict(), "objective": objective.settings()})
             _write_log(out, history)
         barrier(env)
     return FitResult(unwrap(model), history)
@@ -130,7 +137,7 @@ def evaluate(model: nn.Module, loader, env: DistEnv | None = None, amp: str = "a
     return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(sums[2].item())}
 
 
-def _train_epoch(model, loader, criterion, teacher, optimizer, scheduler, scaler, amp_dtype, cfg, env,
+def _train_epoch(model, loader, objective, teacher, optimizer, scheduler, scaler, amp_dtype, cfg, env,
                  epoch, on_step, desc) -> dict:
     model.train()
     sums = torch.zeros(3, dtype=torch.float64, device=env.device)
@@ -140,12 +147,11 @@ def _train_epoch(model, loader, criterion, teacher, optimizer, scheduler, scaler
     for step, (x, y) in enumerate(bar):
         x, y = x.to(env.device, non_blocking=True), y.to(env.device, non_blocking=True)
         with _autocast(env.device, amp_dtype):
-            logits = model(x)
             teacher_logits = None
-            if criterion.needs_teacher:
+            if objective.teacher_reason is not None:
                 with torch.no_grad():
                     teacher_logits = teacher(x)
-        loss = criterion(logits, y, teacher_logits)
+            loss, logits = objective(model, x, y, teacher_logits, epoch, step)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower the "
                                      f"learning rate (lr={cfg.lr}) or enable clip_grad")
@@ -173,12 +179,17 @@ def _train_epoch(model, loader, criterion, teacher, optimizer, scheduler, scaler
     return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(sums[2].item())}
 
 
-def _restore(path: Path, kind: str, cfg: TrainConfig, model, optimizer, scheduler, scaler) -> tuple[int, list]:
+def _restore(path: Path, kind: str, cfg: TrainConfig, objective: Objective, model, optimizer, scheduler,
+             scaler) -> tuple[int, list]:
     state = load_checkpoint(path, kind)
     diff = cfg.differences(state.get("train_config", {}))
     if diff:
         details = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
         raise CheckpointError(f"cannot resume from {str(path)!r}: the training configuration changed ({details})")
+    # Checkpoints written before objectives were recorded hold none: the default objective's None.
+    change = settings_change(state.get("objective"), objective.settings())
+    if change:
+        raise CheckpointError(f"cannot resume from {str(path)!r}: the training objective changed ({change})")
     try:
         model.load_state_dict(state["model"], strict=True)
     except RuntimeError as exc:
