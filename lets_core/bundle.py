@@ -1,8 +1,9 @@
 """Saving and loading a trained LeTs bundle (learngene + F + G + Aux pos_embed), and its storage cost.
 
 A bundle folder holds ``bundle.safetensors`` and ``bundle.json`` (configuration, format version,
-and the SHA-256 of the tensor file, so a truncated or corrupted file fails on load instead of
-yielding wrong weights).
+the SHA-256 of the tensor file, so a truncated or corrupted file fails on load instead of
+yielding wrong weights, and optionally a ``training`` record of how stage 1 was run, which
+loading ignores).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -28,14 +29,20 @@ TENSORS_FILE = "bundle.safetensors"
 CONFIG_FILE = "bundle.json"
 
 
-def save_bundle(aux: AuxNet, directory: str | Path) -> Path:
-    """Write the bundle of ``aux`` into ``directory`` (created if needed); files are replaced atomically."""
+def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] | None = None) -> Path:
+    """Write the bundle of ``aux`` into ``directory`` (created if needed); files are replaced atomically.
+
+    ``training``: JSON-serializable notes on how the bundle was trained (e.g. the elastic stage-1
+    settings, whose selection strategy emission should reuse), kept in ``bundle.json``.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in aux.state_dict().items()}
     tmp = directory / (TENSORS_FILE + ".tmp")
     save_file(state, str(tmp))
     meta = {"format_version": FORMAT_VERSION, "sha256": _sha256(tmp), "config": aux.cfg.to_dict()}
+    if training is not None:
+        meta["training"] = training
     os.replace(tmp, directory / TENSORS_FILE)
     _write_atomic(directory / CONFIG_FILE, json.dumps(meta, indent=2))
     return directory

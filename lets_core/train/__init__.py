@@ -19,10 +19,11 @@ from .optim import build_optimizer, param_groups, scaled_lr, warmup_cosine
 from .stages import (BUNDLE_DIR, check_data_fits, evaluate_split, finetune, load_des, parse_sizes, scratch_des,
                      train_aux)
 from .teacher import SMALL_RESNET, build_teacher, load_teacher, train_teacher
+from ..elastic import ElasticConfig, ElasticObjective
 
 __all__ = [
     "AMP_MODES", "BUNDLE_DIR", "CHECKPOINT_FILE", "CheckpointError", "DistEnv", "DistillationLoss",
-    "DistillationObjective", "FitResult", "Objective",
+    "DistillationObjective", "ElasticConfig", "ElasticObjective", "FitResult", "Objective",
     "LOG_FILE", "SMALL_RESNET", "TrainConfig", "build_optimizer", "build_teacher", "check_data_fits",
     "distributed_session", "evaluate", "evaluate_split", "finetune", "fit", "init_distributed", "kd_loss",
     "load_checkpoint", "load_des", "load_teacher", "param_groups", "parse_sizes", "save_checkpoint", "scaled_lr", "scratch_des",

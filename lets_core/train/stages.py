@@ -20,6 +20,7 @@ from ..bundle import save_bundle
 from ..config import LetsConfig
 from ..data import Splits, eval_loader
 from ..des import MODEL_ARGS_ATTR, des_param_count, save_des
+from ..elastic import ElasticConfig, ElasticObjective
 from ..vit import vit_kwargs
 from .checkpoint import CheckpointError
 from .config import TrainConfig
@@ -40,19 +41,26 @@ def check_data_fits(cfg: LetsConfig, splits: Splits) -> None:
 
 
 def train_aux(cfg: LetsConfig, splits: Splits, train_cfg: TrainConfig, out_dir: str | Path, *,
-              teacher: nn.Module | None = None, resume: bool = False, env: DistEnv | None = None) -> FitResult:
+              teacher: nn.Module | None = None, resume: bool = False, env: DistEnv | None = None,
+              elastic: ElasticConfig | None = None) -> FitResult:
     """Stage 1: train an Aux-Net (learngene + F + G + pos_embed) and save its bundle under ``out_dir/bundle``.
 
     The loss is (1 − α)·CE + α·KD from ``teacher`` (``train_cfg.alpha``; 1 is the paper's setting).
+    ``elastic`` (beyond the paper, see :mod:`lets_core.elastic`) also trains sampled Des-Nets at
+    every step; its settings go into the checkpoint (a resume with other settings is refused) and
+    into the bundle's ``bundle.json`` under ``training``. None is the paper's stage 1.
     """
     env = env or DistEnv()
     check_data_fits(cfg, splits)
+    # Built first so that sizes the configuration cannot emit fail before any training.
+    objective = ElasticObjective(elastic, cfg, train_cfg) if elastic is not None else None
     torch.manual_seed(train_cfg.seed)
     aux = AuxNet(cfg)
     result = fit(aux, splits, train_cfg, kind="aux", teacher=teacher, out_dir=out_dir, resume=resume, env=env,
-                 desc="aux-net")
+                 desc="aux-net", objective=objective)
     if env.is_main:
-        save_bundle(result.model, Path(out_dir) / BUNDLE_DIR)
+        training = {"elastic": elastic.to_dict()} if elastic is not None else None
+        save_bundle(result.model, Path(out_dir) / BUNDLE_DIR, training=training)
     barrier(env)
     return result
 
