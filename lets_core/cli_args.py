@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from .config import F_INIT_SCHEMES, G_INIT_SCHEMES
 from .data.sources import DATASETS
 from .selection import STRATEGIES
 from .train.config import AMP_MODES, TrainConfig
@@ -76,6 +77,28 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--drop-path", type=float, default=0.0, help="stochastic depth rate")
 
 
+def _stage1_flags(p: argparse.ArgumentParser) -> None:
+    from .elastic import TARGETS, ElasticConfig
+
+    e = ElasticConfig()
+    g = p.add_argument_group("stage 1: F/G initialization and elastic training (beyond the paper)")
+    g.add_argument("--f-init", choices=F_INIT_SCHEMES, help="F initialization (default: the model config's)")
+    g.add_argument("--g-init", choices=G_INIT_SCHEMES, help="G initialization (default: the model config's)")
+    g.add_argument("--f-lr-scale", type=float, default=_T.f_lr_scale, help="lr multiplier of the F matrices")
+    g.add_argument("--g-lr-scale", type=float, default=_T.g_lr_scale, help="lr multiplier of the G coefficients")
+    g.add_argument("--elastic", action="store_true", help="also train sampled Des-Nets at every step "
+                   "(the smallest size plus --elastic-random random sizes)")
+    g.add_argument("--elastic-random", type=int, default=e.num_random, help="random sizes per step besides the smallest")
+    g.add_argument("--elastic-min-heads", type=int, help="smallest heads sampled (default: the learngene's)")
+    g.add_argument("--elastic-min-depth", type=int, help="smallest depth sampled (default: the learngene's)")
+    g.add_argument("--elastic-max-depth", type=int, help="largest depth sampled (default: the Aux depth)")
+    g.add_argument("--elastic-target", choices=TARGETS, default=e.target,
+                   help="what the sampled Des-Nets distill from")
+    g.add_argument("--elastic-weight", type=float, default=e.weight, help="weight of the Des-Nets' mean loss")
+    g.add_argument("--elastic-strategy", choices=STRATEGIES, default=e.strategy,
+                   help="selection of the sampled Des-Nets (emit with the same one)")
+
+
 def _des_flags(p: argparse.ArgumentParser, required: bool) -> None:
     g = p.add_argument_group("Des-Net")
     g.add_argument("--heads", type=int, required=required, help="heads (width = heads x head_dim)")
@@ -107,6 +130,7 @@ def train_aux(sub) -> argparse.ArgumentParser:
     g.add_argument("--teacher", help="teacher folder from train-teacher, or a checkpoint file with --teacher-arch")
     g.add_argument("--teacher-arch", help="timm architecture of a --teacher checkpoint file")
     _model_flags(p)
+    _stage1_flags(p)
     _data_flags(p)
     _train_flags(p, alpha=1.0)
     return p
@@ -151,24 +175,38 @@ def evaluate(sub) -> argparse.ArgumentParser:
 
 
 def demo(sub) -> argparse.ArgumentParser:
-    from .demo import DemoConfig
+    from .demo import STAGE1_VARIANTS, DemoConfig
+    from .elastic import TARGETS
 
     d = DemoConfig()
-    p = _parser(sub, "demo", "the whole pipeline on Fashion-MNIST: LeTs Des-Nets after 1 epoch vs scratch")
-    p.add_argument("--out", help="output folder (default runs/demo, or runs/demo-quick with --quick)")
-    p.add_argument("--quick", action="store_true", help="smoke run on a data subset (< 3 minutes on 2 cores)")
+    p = _parser(sub, "demo", "the whole pipeline on Fashion-MNIST: LeTs Des-Nets (paper and elastic stage 1) "
+                "after 0 and 1 epoch vs scratch after 1, 2, 4")
+    p.add_argument("--out", help="output folder (default runs/demo, runs/demo-quick or runs/demo-full)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="smoke run on a data subset (< 3 minutes on 2 cores)")
+    mode.add_argument("--full", action="store_true", help="all training images and a 12-epoch stage 1 "
+                      "(<= 45 minutes on 2 cores)")
     p.add_argument("--dataset", choices=("auto", "fashion-mnist", "digits"), default=d.dataset,
                    help="auto: Fashion-MNIST if installed, else digits")
     p.add_argument("--data-dir", help="Fashion-MNIST folder")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--sizes", help="Des-Nets as HEADSxDEPTH list, e.g. 2x4,3x6,4x8 (default: mode's)")
     p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
+    p.add_argument("--stage1", help=f"comma-separated stage-1 variants among {','.join(STAGE1_VARIANTS)} "
+                   "(default: both)")
     p.add_argument("--teacher-epochs", type=int)
     p.add_argument("--aux-epochs", type=int)
     p.add_argument("--scratch-epochs", help="comma-separated scratch budgets, e.g. 1,2,4 (default: mode's)")
     p.add_argument("--alpha", type=float, default=d.alpha)
     p.add_argument("--tau", type=float, default=d.tau)
     p.add_argument("--aux-lr", type=float, default=d.aux_lr)
+    p.add_argument("--f-init", choices=F_INIT_SCHEMES, default=d.f_init)
+    p.add_argument("--g-init", choices=G_INIT_SCHEMES, default=d.g_init)
+    p.add_argument("--f-lr-scale", type=float, default=d.f_lr_scale)
+    p.add_argument("--g-lr-scale", type=float, default=d.g_lr_scale)
+    p.add_argument("--elastic-random", type=int, default=d.elastic_random)
+    p.add_argument("--elastic-target", choices=TARGETS, default=d.elastic_target)
+    p.add_argument("--elastic-weight", type=float, default=d.elastic_weight)
     p.add_argument("--des-lr", type=float, default=d.des_lr, help="shared by LeTs fine-tuning and scratch training")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--train-limit", type=int, help="training images (default 30000, a seeded subset; 58000 = all)")

@@ -61,7 +61,8 @@ def cmd_train_aux(args: argparse.Namespace) -> int:
                                  "`lets train-teacher`), or --alpha 0 for the no-distillation ablation")
             teacher = load_teacher(args.teacher, args.teacher_arch, num_classes=splits.num_classes,
                                    in_chans=splits.in_chans, img_size=splits.image_size)
-        result = train_aux(cfg, splits, _recipe(args), args.out, teacher=teacher, resume=args.resume, env=env)
+        result = train_aux(_with_init(cfg, args), splits, _recipe(args), args.out, teacher=teacher,
+                           resume=args.resume, env=env, elastic=_elastic(args))
         test = evaluate_split(result.model, splits, env=env)
         if env.is_main:
             print(f"Aux-Net: test top-1 {test['top1']:.4f}; bundle saved in {Path(args.out) / 'bundle'}")
@@ -147,14 +148,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DemoConfig, run_demo
 
     overrides = {k: getattr(args, k) for k in ("out", "dataset", "data_dir", "seed", "strategy", "teacher_epochs",
-                                               "aux_epochs", "alpha", "tau", "aux_lr", "des_lr", "batch_size",
-                                               "train_limit", "test_limit", "progress")}
+                                               "aux_epochs", "alpha", "tau", "aux_lr", "f_init", "g_init",
+                                               "f_lr_scale", "g_lr_scale", "elastic_random", "elastic_target",
+                                               "elastic_weight", "des_lr", "batch_size", "train_limit",
+                                               "test_limit", "progress")}
+    if args.stage1:
+        overrides["stage1"] = [v.strip() for v in args.stage1.split(",")]
     if args.sizes:
         overrides["sizes"] = parse_sizes(args.sizes)
     if args.scratch_epochs:
         overrides["scratch_epochs"] = [int(e) for e in args.scratch_epochs.split(",")]
     with distributed_session(args.device) as env:
-        run_demo(DemoConfig.for_mode(args.quick, **overrides), env)
+        run_demo(DemoConfig.for_mode(args.quick, args.full, **overrides), env)
     return 0
 
 
@@ -187,6 +192,24 @@ def _model_config(args: argparse.Namespace, num_classes: int | None) -> LetsConf
 
         cfg = dataclasses.replace(cfg, drop_path_rate=args.drop_path)
     return cfg
+
+
+def _with_init(cfg: LetsConfig, args: argparse.Namespace) -> LetsConfig:
+    """The model configuration with --f-init / --g-init applied where given."""
+    import dataclasses
+
+    changes = {k: getattr(args, k) for k in ("f_init", "g_init") if getattr(args, k)}
+    return dataclasses.replace(cfg, transform=dataclasses.replace(cfg.transform, **changes)) if changes else cfg
+
+
+def _elastic(args: argparse.Namespace):
+    if not args.elastic:
+        return None
+    from .elastic import ElasticConfig
+
+    return ElasticConfig(num_random=args.elastic_random, min_heads=args.elastic_min_heads,
+                         min_depth=args.elastic_min_depth, max_depth=args.elastic_max_depth,
+                         target=args.elastic_target, weight=args.elastic_weight, strategy=args.elastic_strategy)
 
 
 def _plan(text: str | None) -> list[int] | None:

@@ -1,10 +1,13 @@
-"""Writing the demo's report: report.json (the numbers), report.md (table + plain reading) and
-report.png (accuracy against parameters, accuracy against epochs)."""
+"""Writing the demo's report: report.json (the numbers), report.md (tables + a reading computed from
+the numbers) and report.png (top-1 against tuning epochs, one panel per size, as the paper's Fig. 4)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+# What "direct" top-1 of a Des-Net should keep of its Aux-Net's (the elastic stage-1 target).
+DIRECT_KEEP_TARGET = 0.9
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -15,105 +18,142 @@ def write_report(report: dict, out: Path) -> None:
 
 
 def table_lines(report: dict) -> list[str]:
-    epochs = _scratch_epochs(report)
-    head = ["Des-Net", "params", "LeTs direct", "LeTs + 1 ep"] + [f"scratch {e} ep" for e in epochs]
+    epochs, variants = _scratch_epochs(report), _variants(report)
+    head = ["Des-Net", "params"]
+    for v in variants:
+        head += [f"LeTs-{v} direct", f"LeTs-{v} + 1 ep"]
+    head += [f"scratch {e} ep" for e in epochs]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report["rows"]:
-        cells = [f"H{r['heads']}-L{r['depth']}", f"{r['params']:,}", _pct(r["lets_direct_top1"]),
-                 _pct(r["lets_ft1_top1"])] + [_pct(r["scratch_top1_by_epoch"].get(str(e))) for e in epochs]
+        cells = [_name(r), f"{r['params']:,}"]
+        for v in variants:
+            cells += [_pct(r["lets"][v]["direct_top1"]), _pct(r["lets"][v]["ft1_top1"])]
+        cells += [_pct(r["scratch_top1_by_epoch"].get(str(e))) for e in epochs]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def cost_lines(report: dict) -> list[str]:
+    """Training FLOPs and measured seconds each way spends for the whole family of sizes."""
+    flops, seconds = report["costs"]["training_flops"], report["costs"]["seconds"]
+    lines = ["| way (whole family) | what it trains | training TFLOPs | measured s |", "|---|---|---|---|"]
+    for way in flops:
+        if way.startswith("lets-"):
+            what = f"teacher + {way[5:]} stage 1 + 1 epoch per size"
+        else:
+            what = f"every size from scratch, {way.split('-')[1].removesuffix('ep')} epoch(s)"
+        lines.append(f"| {way} | {what} | {flops[way] / 1e12:.2f} | {seconds.get(way, 0):.0f} |")
     return lines
 
 
 def reading(report: dict) -> list[str]:
     """Plain statements of what the numbers show, computed from them (nothing hand-written)."""
-    epochs = _scratch_epochs(report)
+    epochs, variants = _scratch_epochs(report), _variants(report)
+    most = str(epochs[-1])
     lines = []
-    for r in report["rows"]:
-        name, lets = f"H{r['heads']}-L{r['depth']}", r["lets_ft1_top1"]
-        s1 = r["scratch_top1_by_epoch"][str(epochs[0])]
-        beaten_by = [e for e in epochs if r["scratch_top1_by_epoch"][str(e)] >= lets]
-        verdict = (f"beats scratch after {_epochs(epochs[0])} by {100 * (lets - s1):+.1f} points" if lets > s1
-                   else f"does NOT beat scratch after {_epochs(epochs[0])} ({100 * (lets - s1):+.1f} points)")
-        match = (f"scratch needs {_epochs(beaten_by[0])} to match it" if beaten_by
-                 else f"scratch does not match it within {_epochs(epochs[-1])}")
-        lines.append(f"- {name}: LeTs + 1 epoch {verdict}; {match}.")
-    wins = sum(r["lets_ft1_top1"] > r["scratch_top1_by_epoch"][str(epochs[0])] for r in report["rows"])
-    lines.append(f"- LeTs + 1 epoch beats {_epochs(epochs[0])} from scratch for {wins} of {len(report['rows'])} sizes.")
+    for v in variants:
+        aux = report["stage1"][v]["test_top1"]
+        wins, keeps = [], []
+        for r in report["rows"]:
+            lets, scratch = r["lets"][v]["ft1_top1"], r["scratch_top1_by_epoch"][most]
+            wins.append(lets >= scratch)
+            keeps.append(r["lets"][v]["direct_top1"] / aux if aux > 0 else 0.0)
+        detail = ", ".join(f"{_name(r)} {100 * (r['lets'][v]['ft1_top1'] - r['scratch_top1_by_epoch'][most]):+.1f}"
+                           for r in report["rows"])
+        lines.append(f"- LeTs-{v} + 1 epoch against scratch after {_epochs(epochs[-1])}: "
+                     f"{'at least equal at every size' if all(wins) else f'behind at {wins.count(False)} size(s)'} "
+                     f"(points: {detail}).")
+        kept = ", ".join(f"{_name(r)} {100 * k:.0f}%" for r, k in zip(report["rows"], keeps))
+        target = "all" if min(keeps) >= DIRECT_KEEP_TARGET else "not all"
+        lines.append(f"- LeTs-{v} direct (no tuning) keeps this share of its Aux-Net's top-1 "
+                     f"({_pct(aux)}): {kept}; {target} at or above {100 * DIRECT_KEEP_TARGET:.0f}%.")
+    flops = report["costs"]["training_flops"]
+    for v in variants:
+        ratio = flops[f"lets-{v}"] / flops[f"scratch-{most}ep"]
+        lines.append(f"- Training FLOPs of the whole family, LeTs-{v} (teacher and stage 1 included) against "
+                     f"scratch for {_epochs(epochs[-1])}: {ratio:.2f}x.")
     return lines
 
 
 def markdown(report: dict) -> str:
     ds, b, t = report["dataset"], report["bundle"], report["timings_seconds"]
-    mode = "quick smoke run on a data subset (not a result)" if report["mode"] == "quick" else "default run"
+    mode = {"quick": "quick smoke run on a data subset (not a result)", "full": "full run",
+            "default": "default run"}[report["mode"]]
     env = report["environment"]
+    stage1 = [f"- Aux-Net, {v} stage 1 ({_epochs(len(s['history']))} of distillation): test top-1 "
+              f"{_pct(s['test_top1'])} ({t.get(f'stage1-{v}', 0):.0f} s)." for v, s in report["stage1"].items()]
+    tf = report["model_config"]["transform"]
     parts = [
         "# LeTs demo report", "",
         f"{mode} on **{ds['dataset']}**: {ds['train']:,} training, {ds['val']:,} validation and {ds['test']:,} "
         f"test images ({ds['in_chans']} x {ds['image_size']} x {ds['image_size']}, {ds['num_classes']} classes). "
         f"torch {env['torch']}, {env['threads']} threads on {env['device']}, {env['processes']} process(es); "
-        f"total {t['total']:.0f} s.", "",
+        f"total {t['total']:.0f} s. One seed ({report['demo_config']['seed']}).", "",
         f"- Teacher `{report['teacher']['arch']}` ({report['teacher']['params']:,} parameters): test top-1 "
         f"{_pct(report['teacher']['test_top1'])}.",
-        f"- Aux-Net (stage 1, distilled, {_epochs(len(report['aux']['history']))}): test top-1 "
-        f"{_pct(report['aux']['test_top1'])}.",
-        f"- Stored bundle (learngene + F + G + pos_embed): {b['params']:,} parameters, "
-        f"{(b['bytes'] or 0) / 1024:.0f} KiB on disk; the {len(report['rows'])} Des-Nets below hold "
-        f"{b['des_params_total']:,} parameters together.", "",
-        "Test top-1 (%). *LeTs direct*: the emitted Des-Net without training; *LeTs + 1 ep*: after one epoch "
-        "of fine-tuning; *scratch N ep*: the same architecture from timm's random initialization trained for N "
-        "epochs (a separate run per N, each with its full schedule), with the same loop and recipe.", "",
+        *stage1,
+        f"- F init `{tf['f_init']}`, G init `{tf['g_init']}`; stored bundle (learngene + F + G + pos_embed): "
+        f"{b['params']:,} parameters, {(b['bytes'] or 0) / 1024:.0f} KiB on disk; the {len(report['rows'])} "
+        f"Des-Nets below hold {b['des_params_total']:,} parameters together.", "",
+        "Test top-1 (%). *LeTs-paper*: the paper's stage 1 (the Aux-Net alone); *LeTs-elastic*: sampled "
+        "Des-Nets trained beside the Aux-Net in stage 1. *direct*: the emitted Des-Net without training; "
+        "*+ 1 ep*: after one epoch of fine-tuning; *scratch N ep*: the same architecture from timm's random "
+        "initialization trained for N epochs (a separate run per N, each with its full schedule), with the same "
+        "loop and recipe.", "",
         *table_lines(report), "",
+        "## What the family costs", "",
+        "Training FLOPs count 3 x forward per trained image plus the teacher's forward where it distills "
+        "(evaluation not counted); seconds are measured wall clock, evaluation included.", "",
+        *cost_lines(report), "",
         "## What the numbers say", "",
         *reading(report),
-        f"- Not counted above: stage 1, paid once for every size: the teacher ({t.get('teacher', 0):.0f} s) and "
-        f"the Aux-Net ({_epochs(len(report['aux']['history']))} of distillation, {t.get('aux', 0):.0f} s), trained "
-        f"on the same training images the Des-Nets are then fine-tuned on. As in the paper, the claim is that "
-        f"one stage-1 run initializes every size, not that it is free.", "",
+        "- Stage 1 trains on the same training images the Des-Nets are then fine-tuned on; the LeTs cost above "
+        "includes it and the teacher. As in the paper, one stage-1 run initializes every size; a new size costs "
+        "LeTs one tuning epoch.", "",
     ]
     return "\n".join(parts)
 
 
 def print_table(report: dict) -> None:
-    print("\n".join(["", *table_lines(report), "", *reading(report), ""]), flush=True)
+    print("\n".join(["", *table_lines(report), "", *cost_lines(report), "", *reading(report), ""]), flush=True)
 
 
 def plot(report: dict, path: Path) -> None:
+    """The paper's Fig. 4 form: per size, top-1 against the epochs spent on the target data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = sorted(report["rows"], key=lambda r: r["params"])
-    epochs = _scratch_epochs(report)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
-    params = [r["params"] for r in rows]
-    ax1.plot(params, [100 * r["lets_direct_top1"] for r in rows], "o:", label="LeTs direct (no training)")
-    ax1.plot(params, [100 * r["lets_ft1_top1"] for r in rows], "o-", label="LeTs + 1 epoch")
-    for e in epochs:
-        ax1.plot(params, [100 * r["scratch_top1_by_epoch"][str(e)] for r in rows], "s--", label=f"scratch {e} epoch(s)")
-    for r in rows:
-        ax1.annotate(f"H{r['heads']}-L{r['depth']}", (r["params"], 100 * r["lets_ft1_top1"]), fontsize=8,
-                     textcoords="offset points", xytext=(4, 4))
-    ax1.set(xlabel="Des-Net parameters", ylabel="test top-1 (%)", title="accuracy against size")
-    ax1.legend(fontsize=8)
-    for i, r in enumerate(rows):
-        color = f"C{i}"
-        ax2.plot([0, 1], [100 * r["lets_direct_top1"], 100 * r["lets_ft1_top1"]], "o-", color=color,
-                 label=f"H{r['heads']}-L{r['depth']} LeTs")
-        ax2.plot(epochs, [100 * r["scratch_top1_by_epoch"][str(e)] for e in epochs], "s--", color=color,
-                 label=f"H{r['heads']}-L{r['depth']} scratch")
-    ax2.set(xlabel="training epochs on the target data", ylabel="test top-1 (%)", title="accuracy against epochs",
-            xticks=[0, *epochs])
-    ax2.legend(fontsize=7, ncol=2)
-    fig.suptitle(f"LeTs vs scratch on {report['dataset']['dataset']} ({report['mode']} run)")
+    epochs, variants = _scratch_epochs(report), _variants(report)
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 4.0), squeeze=False, sharey=True)
+    for ax, r in zip(axes[0], rows):
+        ax.plot(epochs, [100 * r["scratch_top1_by_epoch"][str(e)] for e in epochs], "s--", color="C7",
+                label="scratch")
+        for i, v in enumerate(variants):
+            ax.plot([0, 1], [100 * r["lets"][v]["direct_top1"], 100 * r["lets"][v]["ft1_top1"]], "o-",
+                    color=f"C{i}", label=f"LeTs-{v}")
+        ax.set(title=f"{_name(r)} ({r['params']:,} params)", xlabel="tuning epochs", xticks=[0, *epochs])
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test top-1 (%)")
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"LeTs vs scratch on {report['dataset']['dataset']} ({report['mode']} run, one seed)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def _variants(report: dict) -> list[str]:
+    return list(report["stage1"])
+
+
 def _scratch_epochs(report: dict) -> list[int]:
     return sorted({int(e) for r in report["rows"] for e in r["scratch_top1_by_epoch"]})
+
+
+def _name(row: dict) -> str:
+    return f"H{row['heads']}-L{row['depth']}"
 
 
 def _epochs(n: int) -> str:

@@ -24,20 +24,29 @@ def test_quick_demo_end_to_end(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lets_core.cli", "demo", "--quick", "--out", str(out), "--no-progress"],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| Des-Net | params | LeTs direct | LeTs + 1 ep |" in proc.stdout
+    assert "| Des-Net | params | LeTs-paper direct | LeTs-paper + 1 ep | LeTs-elastic direct |" in proc.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["mode"] == "quick" and report["timings_seconds"]["total"] < 180
     assert report["bundle"]["bytes"] > 0 and report["bundle"]["params"] > 0
-    assert [(r["heads"], r["depth"]) for r in report["rows"]] == [(2, 2), (4, 8)]
+    assert [(r["heads"], r["depth"]) for r in report["rows"]] == [(2, 4), (4, 8)]
+    assert list(report["stage1"]) == ["paper", "elastic"]
+    assert report["stage1"]["elastic"]["elastic"]["num_random"] == 1 and report["stage1"]["paper"]["elastic"] is None
     for row in report["rows"]:
-        assert {"heads", "depth", "params", "lets_direct_top1", "lets_ft1_top1", "scratch_top1_by_epoch"} <= set(row)
+        assert set(row["lets"]) == {"paper", "elastic"}
         assert set(row["scratch_top1_by_epoch"]) == {"1", "2"}
-        values = [row["lets_direct_top1"], row["lets_ft1_top1"], *row["scratch_top1_by_epoch"].values()]
-        assert all(0.0 <= v <= 1.0 for v in values)
+        values = [v for lets in row["lets"].values() for v in lets.values()] + list(row["scratch_top1_by_epoch"].values())
+        assert len(values) == 6 and all(0.0 <= v <= 1.0 for v in values)
     assert report["rows"][1]["params"] > report["rows"][0]["params"]
-    assert "## What the numbers say" in (out / "report.md").read_text()
+    flops = report["costs"]["training_flops"]
+    assert set(flops) == {"lets-paper", "lets-elastic", "scratch-1ep", "scratch-2ep"}
+    # Elastic stage 1 also trains Des-Nets, so it costs more than the paper's; scratch scales with epochs.
+    assert flops["lets-elastic"] > flops["lets-paper"] > 0
+    assert flops["scratch-2ep"] == pytest.approx(2 * flops["scratch-1ep"])
+    text = (out / "report.md").read_text()
+    assert "## What the numbers say" in text and "## What the family costs" in text
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "aux" / "bundle" / "bundle.safetensors").is_file()
+    assert (out / "aux-paper" / "bundle" / "bundle.safetensors").is_file()
+    assert (out / "aux-elastic" / "bundle" / "bundle.safetensors").is_file()
 
 
 def test_demo_falls_back_to_digits_with_a_clear_message(tmp_path, monkeypatch, capsys):
@@ -56,3 +65,7 @@ def test_demo_rejects_bad_settings_before_training(tmp_path):
         DemoConfig(dataset="cifar10")
     with pytest.raises(ValueError, match="scratch_epochs"):
         DemoConfig(scratch_epochs=[0])
+    with pytest.raises(ValueError, match=r"stage1 must be a non-empty list of \['paper', 'elastic'\], got \['fast'\]"):
+        DemoConfig(stage1=["fast"])
+    with pytest.raises(ValueError, match="quick and full"):
+        DemoConfig.for_mode(quick=True, full=True)

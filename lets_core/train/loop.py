@@ -76,7 +76,8 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
     val = eval_loader(splits, "val", cfg.eval_batch_size, rank=env.rank, world_size=env.world_size,
                       num_workers=cfg.num_workers) if len(splits.val) else None
     steps = len(loader)
-    optimizer = build_optimizer(model, scaled_lr(cfg.lr, cfg.batch_size, cfg.lr_base_batch), cfg.weight_decay)
+    optimizer = build_optimizer(model, scaled_lr(cfg.lr, cfg.batch_size, cfg.lr_base_batch), cfg.weight_decay,
+                                cfg.lr_scales())
     scheduler = warmup_cosine(optimizer, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)), cfg.min_lr_ratio)
     amp_dtype = _amp_dtype(cfg.amp, env.device)
     scaler = torch.amp.GradScaler(env.device.type, enabled=amp_dtype == torch.float16)
