@@ -8,6 +8,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 RESULT_PREFIX = "RESULT "
 
@@ -49,3 +50,33 @@ def append_json(path: Path | None, records: list[dict]) -> None:
     old = json.loads(path.read_text()) if path.exists() else []
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(records_json(old + records))
+
+
+def saved_for_backward_mb(forward: Callable[[], Any], params: Iterable) -> float:
+    """Unique storage MiB autograd saves for backward while ``forward()`` runs (activations and
+    generated weights), the parameters' own storage excluded."""
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        storages[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = forward()
+    skip = {p.untyped_storage().data_ptr() for p in params}
+    del out
+    return sum(n for ptr, n in storages.items() if ptr not in skip) / 2**20
+
+
+def train_state_mb(model, opt) -> float:
+    """MiB of trainable parameters, their gradients and the optimizer's state tensors."""
+    tensors = []
+    for p in model.parameters():
+        if p.requires_grad:
+            tensors += [p] + ([p.grad] if p.grad is not None else [])
+    for state in opt.state.values():
+        tensors += [v for v in state.values() if hasattr(v, "element_size") and v.dim() > 0]
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20

@@ -20,7 +20,7 @@ import resource
 import sys
 from pathlib import Path
 
-from bench_common import append_json, device_name, emit_result, run_variant
+from bench_common import append_json, device_name, emit_result, run_variant, saved_for_backward_mb, train_state_mb
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("plain", "lets", "lets-fallback", "released")
@@ -71,17 +71,20 @@ def worker(args: argparse.Namespace) -> dict:
     y = torch.randint(0, lg.num_classes, (args.batch,), device=device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
-    def step() -> None:
+    def loss() -> torch.Tensor:
         with autocast:
-            loss = torch.nn.functional.cross_entropy(model(x), y)
+            return torch.nn.functional.cross_entropy(model(x), y)
+
+    def step() -> None:
+        value = loss()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         opt.step()
 
     for _ in range(3):  # warm-up, and the optimizer allocates its state here
         step()
-    saved_mb = _saved_for_backward_mb(model, x, y, autocast)
-    state_mb = sum(t.numel() * t.element_size() for t in _training_state(model, opt)) / 2**20
+    saved_mb = saved_for_backward_mb(loss, model.parameters())
+    state_mb = train_state_mb(model, opt)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -111,33 +114,6 @@ def worker(args: argparse.Namespace) -> dict:
         "extension_loaded": info["extension_loaded"],
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
-
-
-def _saved_for_backward_mb(model, x, y, autocast) -> float:
-    """Unique storage bytes autograd saves for backward during one forward."""
-    import torch
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        storages[st.data_ptr()] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    del loss
-    return sum(n for ptr, n in storages.items() if ptr not in params) / 2**20
-
-
-def _training_state(model, opt):
-    for p in model.parameters():
-        if p.requires_grad:
-            yield p
-            if p.grad is not None:
-                yield p.grad
-    for state in opt.state.values():
-        yield from (v for v in state.values() if hasattr(v, "element_size") and v.dim() > 0)
 
 
 def main() -> None:

@@ -52,3 +52,17 @@ def test_bench_train_step_tiny_reports_every_variant(tmp_path):
     # The Aux-Net trains fewer parameters than the plain ViT it generates (learngene + F + G).
     assert records["lets"]["trainable_params"] < records["plain"]["trainable_params"]
     assert "released-code / lets step time" in done.stdout
+
+
+def test_bench_elastic_step_tiny_reports_every_variant(tmp_path):
+    out = tmp_path / "elastic.json"
+    done = run("bench_elastic_step.py", "--config", "tiny", "--batch", "4", "--min-time", "0.05", "--rounds", "1",
+               "--json", str(out), tmp_path=tmp_path)
+    records = {r["variant"]: r for r in json.loads(out.read_text())}
+    assert set(records) == {"paper", "elastic-k1", "elastic-k2"}
+    for r in records.values():
+        assert r["median_ms"] > 0 and r["rounds"] == 1
+    # The Des-Nets add their gathered weights and activations to what backward keeps.
+    paper = records["paper"]["saved_for_backward_mb"]
+    assert paper < records["elastic-k1"]["saved_for_backward_mb"] and paper < records["elastic-k2"]["saved_for_backward_mb"]
+    assert "x paper" in done.stdout

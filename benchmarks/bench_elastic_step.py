@@ -1,0 +1,156 @@
+"""One stage-1 training step, paper vs elastic (forward, backward, AdamW step of the Aux-Net).
+
+Variants, each measured in its own process so peak memory is its own:
+- ``paper``: the paper's stage 1, ``fit``'s default objective (KD of the Aux-Net's logits);
+- ``elastic-k1``, ``elastic-k2``: ``ElasticObjective`` with ``num_random`` 1 and 2, i.e. the
+  Aux-Net plus the smallest Des-Net plus k random sizes, all from one generation.
+
+The loss is the paper's (alpha 1, tau 1) against fixed random "teacher" logits, so no teacher
+forward is timed (it would cost the same in every variant). Elastic steps take consecutive step
+numbers, so the sampled sizes vary over the timed steps as in training, and every round draws
+the same sequence.
+
+    python benchmarks/bench_elastic_step.py --config tiny --batch 128 --json benchmarks/results/elastic_step_cpu.json
+    python benchmarks/bench_elastic_step.py --config mid --batch 32
+
+Memory: on CPU, ``step_memory_mb`` = trainable parameters + gradients + AdamW state + what
+autograd saves for backward during one step's forward (activations, generated weights, the
+Des-Nets' gathered weights); the process peak RSS (ru_maxrss) is printed too. On CUDA, the
+allocator's peak over the timed steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import resource
+from pathlib import Path
+
+from bench_common import append_json, device_name, emit_result, run_variant, saved_for_backward_mb, train_state_mb
+from bench_train_step import make_config
+
+VARIANTS = ("paper", "elastic-k1", "elastic-k2")
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """Build one variant, time its step, report step time and memory."""
+    import torch
+    import torch.utils.benchmark as bench
+
+    import lets_core
+    from lets_core.elastic import ElasticConfig, ElasticObjective
+    from lets_core.train import DistillationLoss, DistillationObjective, TrainConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    cfg = make_config(args.config)
+    lg = cfg.learngene
+    model = lets_core.AuxNet(cfg).to(device).train()
+    if args.variant == "paper":
+        objective = DistillationObjective(DistillationLoss(alpha=1.0, tau=1.0))
+    else:
+        k = int(args.variant.removeprefix("elastic-k"))
+        objective = ElasticObjective(ElasticConfig(num_random=k), cfg, TrainConfig(alpha=1.0, tau=1.0))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    x = torch.randn(args.batch, lg.in_chans, lg.img_size, lg.img_size, device=device)
+    y = torch.randint(0, lg.num_classes, (args.batch,), device=device)
+    teacher_logits = torch.randn(args.batch, lg.num_classes, device=device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    steps = itertools.count()
+
+    def loss() -> torch.Tensor:
+        with autocast:
+            return objective(model, x, y, teacher_logits, 0, next(steps))[0]
+
+    def step() -> None:
+        value = loss()
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+
+    for _ in range(3):  # warm-up: the optimizer allocates its state, Des skeletons get built
+        step()
+    saved_mb = saved_for_backward_mb(loss, model.parameters())
+    state_mb = train_state_mb(model, opt)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    timer = bench.Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
+    measurement = timer.blocked_autorange(min_run_time=args.min_time)
+    peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
+               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    from lets_core._extension import extension_info
+    return {
+        "benchmark": "elastic_step", "config": args.config, "variant": args.variant, "device": device_name(device),
+        "batch": args.batch, "dtype": "bfloat16-autocast" if device.type == "cuda" else "float32",
+        "median_ms": measurement.median * 1e3, "iqr_ms": measurement.iqr * 1e3, "runs": len(measurement.times),
+        "peak_mem_mb": peak_mb, "train_state_mb": state_mb, "saved_for_backward_mb": saved_mb,
+        "step_memory_mb": state_mb + saved_mb, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "extension_loaded": extension_info()["extension_loaded"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="tiny", help="tiny, mid or paper")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default); 1 steadies timings on a shared CPU")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {VARIANTS}")
+    parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed steps per variant and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each variant reports its median round")
+    parser.add_argument("--json", type=Path, help="append one record per variant to this JSON file")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant in this process
+    args = parser.parse_args()
+    if args.variant:
+        emit_result(worker(args))
+        return
+
+    variants = args.variants.split(",")
+    for variant in variants:
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; allowed: {VARIANTS}")
+    if args.rounds < 1:
+        raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
+    base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time),
+            "--threads", str(args.threads)]
+    # The variants take turns in every round, so a slow spell of a shared machine hits them alike.
+    rounds: dict[str, list[dict]] = {v: [] for v in variants}
+    for _ in range(args.rounds):
+        for variant in variants:
+            record = run_variant(__file__, base, variant, fallback=False)
+            if record is not None:
+                rounds[variant].append(record)
+    records = []
+    for variant, runs in rounds.items():
+        if runs:
+            runs.sort(key=lambda r: r["median_ms"])
+            records.append({**runs[len(runs) // 2], "rounds": len(runs),
+                            "round_median_ms": [round(r["median_ms"], 1) for r in runs]})
+    print_table(records)
+    append_json(args.json, records)
+
+
+def print_table(records: list[dict]) -> None:
+    if not records:
+        return
+    paper = next((r for r in records if r["variant"] == "paper"), None)
+    r0 = records[0]
+    print(f"stage-1 step, config {r0['config']}, batch {r0['batch']}, {r0['dtype']}, {r0['device']}, "
+          f"torch {r0['torch']}, {r0['threads']} threads, extension {'loaded' if r0['extension_loaded'] else 'off'}")
+    mem = "step_memory_mb" if r0["device"].startswith("cpu") else "peak_mem_mb"
+    print(f"memory column: {mem} ({'allocator peak' if mem == 'peak_mem_mb' else 'train state + saved for backward'})")
+    print(f"{'variant':<12}{'median ms':>11}{'x paper':>9}{'memory MB':>11}{'x paper':>9}{'saved MB':>10}"
+          f"{'process peak MB':>17}")
+    for r in records:
+        t_ratio = r["median_ms"] / paper["median_ms"] if paper else float("nan")
+        m_ratio = r[mem] / paper[mem] if paper else float("nan")
+        print(f"{r['variant']:<12}{r['median_ms']:>11.1f}{t_ratio:>9.2f}{r[mem]:>11.1f}{m_ratio:>9.2f}"
+              f"{r['saved_for_backward_mb']:>10.1f}{r['peak_mem_mb']:>17.0f}   rounds {r.get('round_median_ms', '')}")
+
+
+if __name__ == "__main__":
+    main()
