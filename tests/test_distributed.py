@@ -12,7 +12,11 @@ import torch.multiprocessing as mp
 from train_helpers import quick_recipe, small_splits
 
 import lets_core
-from lets_core.train import CHECKPOINT_FILE, fit, init_distributed, load_checkpoint, shutdown
+from lets_core.train import (CHECKPOINT_FILE, ElasticConfig, ElasticObjective, fit, init_distributed, load_checkpoint,
+                             shutdown)
+
+# Elastic stage 1 through DDP: the Des-Nets run inside the wrapped module's forward.
+ELASTIC = ElasticConfig(num_random=2, target="aux", strategy="top-l2")
 
 
 def _free_port() -> int:
@@ -60,3 +64,32 @@ def test_two_gloo_processes_match_one_process(tmp_path):
         assert abs(dist_rec["train_loss"] - single_rec["train_loss"]) < 1e-4
     assert load_checkpoint(tmp_path / "ddp" / CHECKPOINT_FILE, "aux")["epoch"] == 2
     assert not list((tmp_path / "ddp").glob("*.tmp"))
+
+
+def _elastic_fit(splits, env=None):
+    cfg, recipe = lets_core.presets.tiny(), quick_recipe(epochs=1, clip_grad=1.0)
+    return fit(lets_core.AuxNet(cfg), splits, recipe, kind="aux", env=env,
+               objective=ElasticObjective(ELASTIC, cfg, recipe))
+
+
+def _elastic_worker(rank: int, world: int, port: int, tmp: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    env = init_distributed("cpu")
+    try:
+        torch.manual_seed(100 + rank)
+        result = _elastic_fit(small_splits(Path(tmp) / f"data{rank}"), env)
+        torch.save(result.model.state_dict(), os.path.join(tmp, f"rank{rank}.pt"))
+    finally:
+        shutdown(env)
+
+
+def test_elastic_stage1_under_two_gloo_processes_matches_one_process(tmp_path):
+    mp.spawn(_elastic_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    torch.manual_seed(100)
+    single = _elastic_fit(small_splits(tmp_path / "data_single")).model.state_dict()
+    for key, value in single.items():
+        assert torch.equal(ranks[0][key], ranks[1][key]), f"ranks disagree on {key}"
+        torch.testing.assert_close(ranks[0][key], value, rtol=1e-4, atol=1e-5, msg=key)
