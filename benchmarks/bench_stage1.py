@@ -7,10 +7,14 @@ epoch (the test split is never read):
 
 - ``plain``: a timm ``VisionTransformer`` of exactly the Aux-Net's width and depth;
 - ``aux``: a ``lets_core.AuxNet``; options after a colon change its transform initialization or
-  its recipe, e.g. ``aux:f_init=normal,g_init=spread,f_lr_scale=0.5,lr=2.4e-2``.
+  its recipe, e.g. ``aux:f_init=normal,g_init=spread,f_lr_scale=0.5,lr=2.4e-2``;
+- ``elastic``: the same Aux-Net trained by elastic stage 1 (``lets_core.elastic``).
 
 Keys: any ``TransformConfig`` field (f_init, g_init, f_noise, g_noise), any ``TrainConfig`` field
-(lr, f_lr_scale, g_lr_scale, warmup_epochs, weight_decay, tau, ...), and ``seed``.
+(lr, f_lr_scale, g_lr_scale, warmup_epochs, weight_decay, tau, ...), any ``ElasticConfig`` field
+(num_random, target, weight, ...; elastic only), and ``seed``. With ``--des-sizes`` every Aux-Net
+is also emitted at those sizes (continuous selection) and each Des-Net's direct validation
+top-1 is reported.
 
     python benchmarks/bench_stage1.py --epochs 4 --train-limit 15000 --lr 8e-3 \\
         --variants "plain;aux;aux:f_init=normal,g_init=spread" --seeds 0,1 \\
@@ -31,26 +35,27 @@ from pathlib import Path
 import torch
 
 import lets_core
-from lets_core.data import load_splits
-from lets_core.train import SMALL_RESNET, TrainConfig, fit, train_teacher
+from lets_core.data import eval_loader, load_splits
+from lets_core.elastic import ElasticConfig, ElasticObjective
+from lets_core.train import SMALL_RESNET, TrainConfig, evaluate, fit, parse_sizes, train_teacher
 from lets_core.vit import build_vit
 
 TRANSFORM_KEYS = {f.name for f in dataclasses.fields(lets_core.TransformConfig)}
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+ELASTIC_KEYS = {f.name for f in dataclasses.fields(ElasticConfig)}
+KINDS = ("plain", "aux", "elastic")
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     kind, _, opts = text.strip().partition(":")
-    if kind not in ("plain", "aux"):
-        raise SystemExit(f"variant {text!r}: kind must be 'plain' or 'aux'")
+    if kind not in KINDS:
+        raise SystemExit(f"variant {text!r}: kind must be one of {list(KINDS)}")
+    allowed = TRAIN_KEYS | (TRANSFORM_KEYS if kind != "plain" else set()) | (ELASTIC_KEYS if kind == "elastic" else set())
     options = {}
     for item in filter(None, opts.split(",")):
         key, sep, value = item.partition("=")
-        if not sep or key not in TRANSFORM_KEYS | TRAIN_KEYS:
-            raise SystemExit(f"variant {text!r}: {item!r} must be KEY=VALUE with KEY a TransformConfig or "
-                             f"TrainConfig field; allowed: {sorted(TRANSFORM_KEYS | TRAIN_KEYS)}")
-        if kind == "plain" and key in TRANSFORM_KEYS:
-            raise SystemExit(f"variant {text!r}: {key} only applies to the Aux-Net")
+        if not sep or key not in allowed:
+            raise SystemExit(f"variant {text!r}: {item!r} must be KEY=VALUE with KEY one of {sorted(allowed)}")
         options[key] = value
     return kind, options
 
@@ -71,6 +76,18 @@ def build(kind: str, options: dict[str, str], base: lets_core.LetsConfig, seed: 
     tf = dataclasses.replace(base.transform, **{k: _typed(types[k], v) for k, v in options.items()
                                                 if k in TRANSFORM_KEYS})
     return lets_core.AuxNet(dataclasses.replace(base, transform=tf))
+
+
+def elastic_config(options: dict[str, str]) -> ElasticConfig:
+    types = {f.name: f.type for f in dataclasses.fields(ElasticConfig)}
+    return ElasticConfig(**{k: _typed(types[k], v) for k, v in options.items() if k in ELASTIC_KEYS})
+
+
+def direct_top1(model: torch.nn.Module, splits, sizes: list[tuple[int, int]]) -> dict[str, float]:
+    """Validation top-1 (%) of the Des-Nets emitted from ``model`` at ``sizes`` (continuous)."""
+    loader = eval_loader(splits, "val", 512)
+    return {f"H{h}-L{l}": round(100 * evaluate(lets_core.emit_des(model, h, l), loader)["top1"], 2)
+            for h, l in sizes}
 
 
 def recipe(args: argparse.Namespace, options: dict[str, str], seed: int) -> TrainConfig:
@@ -97,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-size", type=int, default=2000)
     p.add_argument("--teacher", default="runs/bench-teacher", help="teacher cache folder")
     p.add_argument("--teacher-epochs", type=int, default=3)
+    p.add_argument("--des-sizes", help="also report the direct val top-1 of these Des-Nets, e.g. 2x4,3x6")
     p.add_argument("--json", help="append one JSON line per run to this file")
     args = p.parse_args(argv)
 
@@ -109,19 +127,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data {splits.describe()}; teacher val top-1 {meta['val_top1']:.4f}", flush=True)
     variants = [parse_variant(v) for v in args.variants.split(";") if v.strip()]
     seeds = [int(s) for s in args.seeds.split(",")]
+    des_sizes = parse_sizes(args.des_sizes) if args.des_sizes else []
     results: dict[str, list[list[float]]] = {}
     for seed in seeds:
         for text, (kind, options) in zip(args.variants.split(";"), variants):
             cfg = recipe(args, options, int(options.get("seed", seed)))
             model = build(kind, options, base, cfg.seed)
             t0 = time.perf_counter()
-            run = fit(model, splits, cfg, kind=kind, teacher=teacher)
+            objective = (ElasticObjective(elastic_config(options), base, cfg) if kind == "elastic" else None)
+            run = fit(model, splits, cfg, kind=kind, teacher=teacher, objective=objective)
             seconds = time.perf_counter() - t0
             curve = [round(r["val_top1"] * 100, 2) for r in run.history]
             results.setdefault(text.strip(), []).append(curve)
-            print(f"{text.strip():60s} seed {cfg.seed}: val top-1 by epoch {curve} ({seconds:.0f} s)", flush=True)
+            direct = direct_top1(run.model, splits, des_sizes) if des_sizes and kind != "plain" else {}
+            print(f"{text.strip():60s} seed {cfg.seed}: val top-1 by epoch {curve} ({seconds:.0f} s)"
+                  + (f"; direct Des {direct}" if direct else ""), flush=True)
             if args.json:
-                record = {"variant": text.strip(), "seed": cfg.seed, "val_top1_by_epoch": curve,
+                record = {"variant": text.strip(), "seed": cfg.seed, "val_top1_by_epoch": curve, "direct_des": direct,
                           "seconds": round(seconds, 1), "recipe": cfg.to_dict(), "data": splits.describe(),
                           "teacher_val_top1": meta["val_top1"], "torch": torch.__version__,
                           "threads": torch.get_num_threads()}

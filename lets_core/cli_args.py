@@ -12,6 +12,7 @@ from .config import F_INIT_SCHEMES, G_INIT_SCHEMES
 from .data.sources import DATASETS
 from .selection import STRATEGIES
 from .train.config import AMP_MODES, TrainConfig
+from .train.recipes import LARGE_DATASET, RECIPE_NAMES
 
 PRESETS = ("tiny", "paper")
 TRAINING_COMMANDS = ("train-teacher", "train-aux", "finetune", "demo")
@@ -47,14 +48,19 @@ def _data_flags(p: argparse.ArgumentParser, image_size_default: int | None = Non
     g.add_argument("--test-limit", type=int, help="use a seeded random subset of this many test images")
 
 
-def _train_flags(p: argparse.ArgumentParser, lr: float = _T.lr, alpha: float | None = None) -> None:
+def _train_flags(p: argparse.ArgumentParser, lr: float = _T.lr, alpha: float | None = None,
+                 from_recipe: bool = False) -> None:
+    """The TrainConfig flags; with ``from_recipe`` epochs, lr and warm-up default to --recipe's values."""
     g = p.add_argument_group("training recipe (lets_core.train.TrainConfig)")
-    g.add_argument("--epochs", type=int, default=_T.epochs)
+    recipe_note = " (default: from --recipe)" if from_recipe else ""
+    g.add_argument("--epochs", type=int, default=None if from_recipe else _T.epochs, help=recipe_note.strip(" ()"))
     g.add_argument("--batch-size", type=int, default=_T.batch_size, help="global batch over all processes")
-    g.add_argument("--lr", type=float, default=lr, help="peak learning rate for --lr-base-batch images per step")
+    g.add_argument("--lr", type=float, default=None if from_recipe else lr,
+                   help="peak learning rate for --lr-base-batch images per step" + recipe_note)
     g.add_argument("--lr-base-batch", type=int, default=_T.lr_base_batch, help="linear scaling: lr x batch / this")
     g.add_argument("--min-lr-ratio", type=float, default=_T.min_lr_ratio)
-    g.add_argument("--warmup-epochs", type=float, default=_T.warmup_epochs)
+    g.add_argument("--warmup-epochs", type=float, default=None if from_recipe else _T.warmup_epochs,
+                   help=recipe_note.strip(" ()"))
     g.add_argument("--weight-decay", type=float, default=_T.weight_decay)
     g.add_argument("--clip-grad", type=float, default=_T.clip_grad, help="max gradient norm (none by default)")
     g.add_argument("--label-smoothing", type=float, default=_T.label_smoothing)
@@ -81,11 +87,18 @@ def _stage1_flags(p: argparse.ArgumentParser) -> None:
     from .elastic import TARGETS, ElasticConfig
 
     e = ElasticConfig()
-    g = p.add_argument_group("stage 1: F/G initialization and elastic training (beyond the paper)")
-    g.add_argument("--f-init", choices=F_INIT_SCHEMES, help="F initialization (default: the model config's)")
-    g.add_argument("--g-init", choices=G_INIT_SCHEMES, help="G initialization (default: the model config's)")
-    g.add_argument("--f-lr-scale", type=float, default=_T.f_lr_scale, help="lr multiplier of the F matrices")
-    g.add_argument("--g-lr-scale", type=float, default=_T.g_lr_scale, help="lr multiplier of the G coefficients")
+    g = p.add_argument_group("stage 1: recipe, F/G initialization and elastic training (beyond the paper)")
+    g.add_argument("--recipe", choices=RECIPE_NAMES, default="auto",
+                   help="defaults of --epochs, --lr, --warmup-epochs, --f-init, --g-init and the lr scales: "
+                   "'small-data' (chosen on validation splits of small datasets; epochs from the dataset's "
+                   f"size), 'paper' (the paper's ImageNet recipe), 'auto' (small-data below "
+                   f"{LARGE_DATASET:,} training images); flags given override it")
+    g.add_argument("--f-init", choices=F_INIT_SCHEMES, help="F initialization (default: --model-config's, else "
+                   "the recipe's)")
+    g.add_argument("--g-init", choices=G_INIT_SCHEMES, help="G initialization (default: --model-config's, else "
+                   "the recipe's)")
+    g.add_argument("--f-lr-scale", type=float, help="lr multiplier of the F matrices (default: the recipe's)")
+    g.add_argument("--g-lr-scale", type=float, help="lr multiplier of the G coefficients (default: the recipe's)")
     g.add_argument("--elastic", action="store_true", help="also train sampled Des-Nets at every step "
                    "(the smallest size plus --elastic-random random sizes)")
     g.add_argument("--elastic-random", type=int, default=e.num_random, help="random sizes per step besides the smallest")
@@ -132,7 +145,7 @@ def train_aux(sub) -> argparse.ArgumentParser:
     _model_flags(p)
     _stage1_flags(p)
     _data_flags(p)
-    _train_flags(p, alpha=1.0)
+    _train_flags(p, alpha=1.0, from_recipe=True)
     return p
 
 

@@ -61,7 +61,8 @@ def cmd_train_aux(args: argparse.Namespace) -> int:
                                  "`lets train-teacher`), or --alpha 0 for the no-distillation ablation")
             teacher = load_teacher(args.teacher, args.teacher_arch, num_classes=splits.num_classes,
                                    in_chans=splits.in_chans, img_size=splits.image_size)
-        result = train_aux(_with_init(cfg, args), splits, _recipe(args), args.out, teacher=teacher,
+        cfg = _apply_stage1_recipe(args, cfg, len(splits.train), env.is_main)
+        result = train_aux(cfg, splits, _recipe(args), args.out, teacher=teacher,
                            resume=args.resume, env=env, elastic=_elastic(args))
         test = evaluate_split(result.model, splits, env=env)
         if env.is_main:
@@ -194,12 +195,29 @@ def _model_config(args: argparse.Namespace, num_classes: int | None) -> LetsConf
     return cfg
 
 
-def _with_init(cfg: LetsConfig, args: argparse.Namespace) -> LetsConfig:
-    """The model configuration with --f-init / --g-init applied where given."""
+def _apply_stage1_recipe(args: argparse.Namespace, cfg: LetsConfig, train_images: int, say: bool) -> LetsConfig:
+    """Fill the stage-1 flags left unset from --recipe (in ``args``) and return the model configuration
+    with its F/G initializations: a flag wins, then --model-config's, then the recipe's."""
     import dataclasses
 
-    changes = {k: getattr(args, k) for k in ("f_init", "g_init") if getattr(args, k)}
-    return dataclasses.replace(cfg, transform=dataclasses.replace(cfg.transform, **changes)) if changes else cfg
+    from .train.recipes import resolve_recipe
+
+    recipe = resolve_recipe(args.recipe, train_images, args.batch_size)
+    given = {k for k in ("epochs", "lr", "warmup_epochs", "f_lr_scale", "g_lr_scale", "f_init", "g_init")
+             if getattr(args, k) is not None}
+    for key in ("epochs", "lr", "warmup_epochs", "f_lr_scale", "g_lr_scale"):
+        if getattr(args, key) is None:
+            setattr(args, key, getattr(recipe, key))
+    inits = {}
+    for key in ("f_init", "g_init"):
+        if getattr(args, key) is not None:
+            inits[key] = getattr(args, key)
+        elif not args.model_config:
+            inits[key] = getattr(recipe, key)
+    if say:
+        overridden = f"; given on the command line: {', '.join(sorted(given))}" if given else ""
+        print(f"{recipe.describe()} for {train_images:,} training images{overridden}", flush=True)
+    return dataclasses.replace(cfg, transform=dataclasses.replace(cfg.transform, **inits)) if inits else cfg
 
 
 def _elastic(args: argparse.Namespace):

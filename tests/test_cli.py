@@ -92,4 +92,4 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     assert "exactly one of --des, --bundle, --scratch" in err
     err = _error(["train-aux", "--out", str(tmp_path / "aux"), "--epochs", "1", "--alpha", "0", "--lr", "1e-3",
                   "--resume", *common], capsys)
-    assert "configuration changed (lr: checkpoint 0.0005 vs now 0.001)" in err
+    assert "configuration changed (lr: checkpoint 0.024 vs now 0.001)" in err  # 0.024: the small-data recipe

@@ -1,0 +1,67 @@
+"""Named stage-1 recipes: what `lets train-aux` trains with when the recipe flags are not given.
+
+The paper's recipe (lr 5e-4 per 512 images, 5 warm-up epochs, its F and G initializations) was
+made for 300 ImageNet epochs; on a small dataset it leaves the Aux-Net far from converged (issue
+9: 36.7% top-1 after 8 epochs on a few thousand images, where a validated recipe gave 68.2%).
+``small-data`` is the recipe chosen on validation splits for datasets of thousands to tens of
+thousands of images (benchmarks/results/stage1/NOTES.md has the measurements). ``auto`` picks
+``small-data`` below :data:`LARGE_DATASET` training images and ``paper`` from there on.
+
+Example:
+    >>> r = resolve_recipe("auto", train_images=4000, batch_size=128)
+    >>> r.name, r.epochs
+    ('small-data', 63)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+RECIPE_NAMES = ("auto", "small-data", "paper")
+# From this many training images on, ``auto`` takes the paper's ImageNet recipe.
+LARGE_DATASET = 200_000
+
+
+@dataclass(frozen=True)
+class Stage1Recipe:
+    """Stage-1 settings: the TrainConfig values (lr per ``lr_base_batch`` = 512 images) and the F and
+    G initializations. ``epochs`` is filled by :func:`resolve_recipe` from the dataset's size: at
+    least ``min_epochs``, and enough epochs for ``min_steps`` optimizer steps."""
+
+    name: str
+    lr: float
+    warmup_epochs: float
+    f_init: str
+    g_init: str
+    f_lr_scale: float
+    g_lr_scale: float
+    min_epochs: int
+    min_steps: int
+    epochs: int = 0
+
+    def describe(self) -> str:
+        return (f"stage-1 recipe {self.name!r}: {self.epochs} epochs, lr {self.lr:g} per 512 images, "
+                f"{self.warmup_epochs:g} warm-up epochs, F init {self.f_init}, G init {self.g_init}, "
+                f"F/G lr scales {self.f_lr_scale:g}/{self.g_lr_scale:g}")
+
+
+RECIPES = {
+    "small-data": Stage1Recipe("small-data", lr=2.4e-2, warmup_epochs=0.5, f_init="normal", g_init="spread",
+                               f_lr_scale=1.0, g_lr_scale=1.0, min_epochs=10, min_steps=2000),
+    # The paper's ImageNet recipe (lets-method.md, "Loss"); 300 epochs there.
+    "paper": Stage1Recipe("paper", lr=5e-4, warmup_epochs=5.0, f_init="normalized-uniform", g_init="paper",
+                          f_lr_scale=1.0, g_lr_scale=1.0, min_epochs=300, min_steps=0),
+}
+
+
+def resolve_recipe(name: str, train_images: int, batch_size: int) -> Stage1Recipe:
+    """The recipe ``name`` ("auto" chooses by dataset size) with its epochs for this dataset."""
+    if name not in RECIPE_NAMES:
+        raise ValueError(f"unknown stage-1 recipe {name!r}; allowed: {list(RECIPE_NAMES)}")
+    if name == "auto":
+        name = "paper" if train_images >= LARGE_DATASET else "small-data"
+    recipe = RECIPES[name]
+    steps_per_epoch = max(1, math.ceil(train_images / batch_size))
+    epochs = max(recipe.min_epochs, math.ceil(recipe.min_steps / steps_per_epoch))
+    return replace(recipe, epochs=epochs)

@@ -1,0 +1,49 @@
+"""Stage-1 recipes: the choice by dataset size, epochs from the number of steps, and the CLI's use."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+import lets_core
+from lets_core.cli_commands import _apply_stage1_recipe
+from lets_core.train.recipes import LARGE_DATASET, RECIPES, resolve_recipe
+
+
+def test_auto_picks_by_dataset_size_and_sizes_epochs_by_steps():
+    small = resolve_recipe("auto", train_images=4000, batch_size=128)
+    assert small.name == "small-data"
+    # 32 steps per epoch (4000 / 128 rounded up): 2000 steps need 63 whole epochs.
+    assert small.epochs == -(-2000 // 32) and small.epochs * 32 >= RECIPES["small-data"].min_steps
+    assert resolve_recipe("auto", train_images=58000, batch_size=128).epochs == RECIPES["small-data"].min_epochs
+    big = resolve_recipe("auto", train_images=LARGE_DATASET, batch_size=512)
+    assert big.name == "paper" and big.lr == 5e-4 and big.warmup_epochs == 5 and big.epochs == 300
+    assert big.f_init == "normalized-uniform" and big.g_init == "paper"
+    with pytest.raises(ValueError, match=r"unknown stage-1 recipe 'fast'; allowed: \['auto', 'small-data', 'paper'\]"):
+        resolve_recipe("fast", 10, 1)
+
+
+def _args(**given) -> argparse.Namespace:
+    values = dict(recipe="auto", batch_size=128, epochs=None, lr=None, warmup_epochs=None, f_lr_scale=None,
+                  g_lr_scale=None, f_init=None, g_init=None, model_config=None)
+    values.update(given)
+    return argparse.Namespace(**values)
+
+
+def test_cli_fills_unset_flags_from_the_recipe_and_keeps_given_ones(capsys):
+    cfg = lets_core.presets.tiny()
+    args = _args(lr=1e-3, g_init="uniform")
+    out = _apply_stage1_recipe(args, cfg, train_images=30000, say=True)
+    small = RECIPES["small-data"]
+    assert args.lr == 1e-3 and args.warmup_epochs == small.warmup_epochs and args.epochs == small.min_epochs
+    assert out.transform.f_init == small.f_init and out.transform.g_init == "uniform"
+    printed = capsys.readouterr().out
+    assert "stage-1 recipe 'small-data'" in printed and "30,000 training images" in printed
+    assert "given on the command line: g_init, lr" in printed
+
+
+def test_a_model_config_file_keeps_its_own_initializations():
+    cfg = lets_core.presets.tiny()
+    out = _apply_stage1_recipe(_args(model_config="given.json"), cfg, train_images=1000, say=False)
+    assert out.transform == cfg.transform
