@@ -64,9 +64,13 @@ def init_f_(f: Tensor, scheme: str, noise: float) -> None:
     ``normalized-uniform`` (paper): uniform [0, 1) divided by the row sum, so a new neuron starts
     as a convex combination of old ones; with many old neurons every such row is close to the
     plain mean, so the new neurons start nearly identical. ``net2net``: a copy of one random old
-    neuron plus Gaussian noise of std ``noise``. ``normal``: entries N(0, 1/n) for n old neurons,
-    so a new neuron is a random combination with the variance of an old one (for uncorrelated
-    old neurons) and new neurons start distinct from each other and from the mean.
+    neuron plus Gaussian noise of std ``noise``. ``normal``: the mean 1/n plus Gaussian noise of
+    std 1/sqrt(n) (n old neurons) shifted to sum to zero along the row: a new neuron is the mean
+    of the old ones plus a random combination as large as one old neuron (for uncorrelated
+    old neurons), so new neurons start distinct from each other; the rows still sum to 1, which
+    keeps every widened LayerNorm gain (F_e gamma) at 1 and bias at its mean. (Zero-mean
+    N(0, 1/n) rows gave random LayerNorm gains around 0 and trained worse on small data:
+    benchmarks/results/stage1/NOTES.md.)
     """
     if f.numel() == 0:
         return
@@ -78,7 +82,9 @@ def init_f_(f: Tensor, scheme: str, noise: float) -> None:
         f.zero_().scatter_(-1, pick.unsqueeze(-1), 1.0)
         f.add_(torch.randn_like(f) * noise)
     elif scheme == "normal":
-        f.normal_(0.0, f.shape[-1] ** -0.5)
+        n = f.shape[-1]
+        f.normal_(0.0, n ** -0.5)
+        f.sub_(f.mean(dim=-1, keepdim=True)).add_(1.0 / n)
     else:
         raise ValueError(f"unknown F init {scheme!r}; allowed: 'normalized-uniform', 'net2net', 'normal'")
 
