@@ -98,6 +98,28 @@ def recipe(args: argparse.Namespace, options: dict[str, str], seed: int) -> Trai
     return TrainConfig(**values)
 
 
+def summary_table(path: str) -> list[str]:
+    """Final val top-1 per variant over its seeds (mean, min-max), with direct Des-Net top-1 if any."""
+    runs: dict[str, list[dict]] = {}
+    for line in Path(path).read_text().splitlines():
+        record = json.loads(line)
+        # The run's own lr and epochs name it: the same variant text ran under several --lr values.
+        recipe = record["recipe"]
+        runs.setdefault(f"{record['variant']} @ lr {recipe['lr']:g}, {recipe['epochs']} ep", []).append(record)
+    lines = ["| variant | seeds | final val top-1 mean (min-max) | direct Des val top-1 (mean) |", "|---|---|---|---|"]
+    for variant, records in runs.items():
+        finals = [r["val_top1_by_epoch"][-1] for r in records]
+        direct = {}
+        for r in records:
+            for size, value in r.get("direct_des", {}).items():
+                direct.setdefault(size, []).append(value)
+        direct_text = ", ".join(f"{k} {statistics.mean(v):.2f}" for k, v in direct.items()) or "–"
+        seeds = ",".join(str(r["seed"]) for r in records)
+        lines.append(f"| `{variant}` | {seeds} | {statistics.mean(finals):.2f} ({min(finals):.2f}-{max(finals):.2f}) "
+                     f"| {direct_text} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default="plain;aux", help="';'-separated variants (see above)")
@@ -116,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher-epochs", type=int, default=3)
     p.add_argument("--des-sizes", help="also report the direct val top-1 of these Des-Nets, e.g. 2x4,3x6")
     p.add_argument("--json", help="append one JSON line per run to this file")
+    p.add_argument("--summary", metavar="JSONL", help="only print a markdown table of the runs in this file")
     args = p.parse_args(argv)
+    if args.summary:
+        print("\n".join(summary_table(args.summary)))
+        return 0
 
     base = lets_core.presets.tiny()
     lg = base.learngene

@@ -47,8 +47,11 @@ class Stage1Recipe:
 
 
 RECIPES = {
-    "small-data": Stage1Recipe("small-data", lr=2.4e-2, warmup_epochs=0.5, f_init="normal", g_init="spread",
-                               f_lr_scale=1.0, g_lr_scale=1.0, min_epochs=10, min_steps=2000),
+    # The paper's F and G initializations at a higher lr: on 3,000 Fashion-MNIST images (8 epochs,
+    # 3 seeds) the F init 'normal' diverged at this lr in some seeds and 'net2net' + 'spread' was
+    # lower, while the paper's inits at lr 2.4e-2 matched a plain ViT's best lr within seed noise.
+    "small-data": Stage1Recipe("small-data", lr=2.4e-2, warmup_epochs=0.5, f_init="normalized-uniform",
+                               g_init="paper", f_lr_scale=1.0, g_lr_scale=1.0, min_epochs=10, min_steps=2000),
     # The paper's ImageNet recipe (lets-method.md, "Loss"); 300 epochs there.
     "paper": Stage1Recipe("paper", lr=5e-4, warmup_epochs=5.0, f_init="normalized-uniform", g_init="paper",
                           f_lr_scale=1.0, g_lr_scale=1.0, min_epochs=300, min_steps=0),
