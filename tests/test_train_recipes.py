@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 
@@ -31,8 +32,13 @@ def _args(**given) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
-def test_cli_fills_unset_flags_from_the_recipe_and_keeps_given_ones(capsys):
+def _tiny_with(**transform) -> lets_core.LetsConfig:
     cfg = lets_core.presets.tiny()
+    return dataclasses.replace(cfg, transform=dataclasses.replace(cfg.transform, **transform))
+
+
+def test_cli_fills_unset_flags_from_the_recipe_and_keeps_given_ones(capsys):
+    cfg = _tiny_with(f_init="net2net", g_init="spread")  # a preset's inits give way to the recipe's
     args = _args(lr=1e-3, g_init="uniform")
     out = _apply_stage1_recipe(args, cfg, train_images=30000, say=True)
     small = RECIPES["small-data"]
@@ -44,6 +50,6 @@ def test_cli_fills_unset_flags_from_the_recipe_and_keeps_given_ones(capsys):
 
 
 def test_a_model_config_file_keeps_its_own_initializations():
-    cfg = lets_core.presets.tiny()
+    cfg = _tiny_with(f_init="net2net", g_init="spread")
     out = _apply_stage1_recipe(_args(model_config="given.json"), cfg, train_images=1000, say=False)
     assert out.transform == cfg.transform
