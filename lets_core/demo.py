@@ -66,7 +66,7 @@ class DemoConfig:
     teacher_lr: float = 4e-3
     stage1: list[str] = field(default_factory=lambda: list(STAGE1_VARIANTS))
     aux_epochs: int = 5
-    aux_lr: float = 8e-3
+    aux_lr: float = 2.4e-2
     f_init: str = "normalized-uniform"
     g_init: str = "paper"
     f_lr_scale: float = 1.0
