@@ -4,6 +4,7 @@ the numbers) and report.png (top-1 against tuning epochs, one panel per size, as
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 # What "direct" top-1 of a Des-Net should keep of its Aux-Net's (the elastic stage-1 target).
@@ -68,10 +69,18 @@ def reading(report: dict) -> list[str]:
         lines.append(f"- LeTs-{v} direct (no tuning) keeps this share of its Aux-Net's top-1 "
                      f"({_pct(aux)}): {kept}; {target} at or above {100 * DIRECT_KEEP_TARGET:.0f}%.")
     flops = report["costs"]["training_flops"]
+    per_epoch = flops[f"scratch-{epochs[0]}ep"] / epochs[0]  # one epoch of every size in the grid
+    mean_size = per_epoch / len(report["rows"])
     for v in variants:
         ratio = flops[f"lets-{v}"] / flops[f"scratch-{most}ep"]
+        fixed = flops[f"lets-{v}"] - per_epoch  # teacher + stage 1: paid once, whatever the number of sizes
+        # Each further size costs LeTs 1 tuning epoch and scratch `most` epochs of that size.
+        sizes_to_break_even = fixed / ((epochs[-1] - 1) * mean_size) if epochs[-1] > 1 else float("inf")
         lines.append(f"- Training FLOPs of the whole family, LeTs-{v} (teacher and stage 1 included) against "
-                     f"scratch for {_epochs(epochs[-1])}: {ratio:.2f}x.")
+                     f"scratch for {_epochs(epochs[-1])}: {ratio:.2f}x for these {len(report['rows'])} sizes. Stage 1 "
+                     f"is paid once and each further size costs LeTs 1 epoch where scratch pays {epochs[-1]}: at the "
+                     f"mean cost of these sizes, LeTs-{v} is cheaper from about {math.ceil(sizes_to_break_even)} "
+                     f"sizes on.")
     return lines
 
 
@@ -134,6 +143,8 @@ def plot(report: dict, path: Path) -> None:
         for i, v in enumerate(variants):
             ax.plot([0, 1], [100 * r["lets"][v]["direct_top1"], 100 * r["lets"][v]["ft1_top1"]], "o-",
                     color=f"C{i}", label=f"LeTs-{v}")
+            ax.axhline(100 * report["stage1"][v]["test_top1"], color=f"C{i}", ls=":", lw=1,
+                       label=f"Aux-Net ({v} stage 1)")
         ax.set(title=f"{_name(r)} ({r['params']:,} params)", xlabel="tuning epochs", xticks=[0, *epochs])
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test top-1 (%)")
