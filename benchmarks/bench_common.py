@@ -28,6 +28,25 @@ def run_variant(script: str, args: list[str], variant: str, fallback: bool) -> d
     return json.loads(lines[-1][len(RESULT_PREFIX):])
 
 
+def interleaved_rounds(script: str, args: list[str], variants: list[str], rounds: int,
+                       fallback: Callable[[str], bool] = lambda variant: False) -> list[dict]:
+    """Run every variant once per round, taking turns, so a slow spell of a shared machine hits them
+    alike; each variant's record is its median round, with the round medians attached."""
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        for variant in variants:
+            record = run_variant(script, args, variant, fallback=fallback(variant))
+            if record is not None:
+                runs[variant].append(record)
+    records = []
+    for variant, done in runs.items():
+        if done:
+            done.sort(key=lambda r: r["median_ms"])
+            records.append({**done[len(done) // 2], "rounds": len(done),
+                            "round_median_ms": [round(r["median_ms"], 1) for r in done]})
+    return records
+
+
 def emit_result(record: dict) -> None:
     print(RESULT_PREFIX + json.dumps(record))
 

@@ -26,7 +26,8 @@ import itertools
 import resource
 from pathlib import Path
 
-from bench_common import append_json, device_name, emit_result, run_variant, saved_for_backward_mb, train_state_mb
+from bench_common import (append_json, device_name, emit_result, interleaved_rounds, saved_for_backward_mb,
+                          train_state_mb)
 from bench_train_step import make_config
 
 VARIANTS = ("paper", "elastic-k1", "elastic-k2")
@@ -117,19 +118,7 @@ def main() -> None:
         raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
     base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time),
             "--threads", str(args.threads)]
-    # The variants take turns in every round, so a slow spell of a shared machine hits them alike.
-    rounds: dict[str, list[dict]] = {v: [] for v in variants}
-    for _ in range(args.rounds):
-        for variant in variants:
-            record = run_variant(__file__, base, variant, fallback=False)
-            if record is not None:
-                rounds[variant].append(record)
-    records = []
-    for variant, runs in rounds.items():
-        if runs:
-            runs.sort(key=lambda r: r["median_ms"])
-            records.append({**runs[len(runs) // 2], "rounds": len(runs),
-                            "round_median_ms": [round(r["median_ms"], 1) for r in runs]})
+    records = interleaved_rounds(__file__, base, variants, args.rounds)
     print_table(records)
     append_json(args.json, records)
 
