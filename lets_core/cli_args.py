@@ -197,8 +197,8 @@ def demo(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default runs/demo, runs/demo-quick or runs/demo-full)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smoke run on a data subset (< 3 minutes on 2 cores)")
-    mode.add_argument("--full", action="store_true", help="all training images and a 12-epoch stage 1 "
-                      "(<= 45 minutes on 2 cores)")
+    mode.add_argument("--full", action="store_true", help="all training images, a 12-epoch elastic stage 1, "
+                      "scratch for 1 and 4 epochs (one third of stage 1)")
     p.add_argument("--dataset", choices=("auto", "fashion-mnist", "digits"), default=d.dataset,
                    help="auto: Fashion-MNIST if installed, else digits")
     p.add_argument("--data-dir", help="Fashion-MNIST folder")

@@ -214,10 +214,15 @@ def _apply_stage1_recipe(args: argparse.Namespace, cfg: LetsConfig, train_images
             inits[key] = getattr(args, key)
         elif not args.model_config:
             inits[key] = getattr(recipe, key)
+    cfg = dataclasses.replace(cfg, transform=dataclasses.replace(cfg.transform, **inits)) if inits else cfg
     if say:
+        # What will run: the recipe's values where no flag was given.
+        used = dataclasses.replace(recipe, **{k: getattr(args, k) for k in ("epochs", "lr", "warmup_epochs",
+                                                                             "f_lr_scale", "g_lr_scale")},
+                                   f_init=cfg.transform.f_init, g_init=cfg.transform.g_init)
         overridden = f"; given on the command line: {', '.join(sorted(given))}" if given else ""
-        print(f"{recipe.describe()} for {train_images:,} training images{overridden}", flush=True)
-    return dataclasses.replace(cfg, transform=dataclasses.replace(cfg.transform, **inits)) if inits else cfg
+        print(f"{used.describe()} ({train_images:,} training images){overridden}", flush=True)
+    return cfg
 
 
 def _elastic(args: argparse.Namespace):

@@ -47,6 +47,7 @@ def test_cli_fills_unset_flags_from_the_recipe_and_keeps_given_ones(capsys):
     printed = capsys.readouterr().out
     assert "stage-1 recipe 'small-data'" in printed and "30,000 training images" in printed
     assert "given on the command line: g_init, lr" in printed
+    assert "lr 0.001 per 512 images" in printed and "G init uniform" in printed  # what runs, not the recipe's
 
 
 def test_a_model_config_file_keeps_its_own_initializations():
