@@ -28,6 +28,17 @@ def run_variant(script: str, args: list[str], variant: str, fallback: bool) -> d
     return json.loads(lines[-1][len(RESULT_PREFIX):])
 
 
+def checked_variants(text: str, allowed: tuple[str, ...], rounds: int) -> list[str]:
+    """The ``--variants`` comma list, each one of ``allowed``, and a ``--rounds`` of at least 1."""
+    variants = text.split(",")
+    for variant in variants:
+        if variant not in allowed:
+            raise SystemExit(f"unknown variant {variant!r}; allowed: {allowed}")
+    if rounds < 1:
+        raise SystemExit(f"--rounds must be >= 1, got {rounds}")
+    return variants
+
+
 def interleaved_rounds(script: str, args: list[str], variants: list[str], rounds: int,
                        fallback: Callable[[str], bool] = lambda variant: False) -> list[dict]:
     """Run every variant once per round, taking turns, so a slow spell of a shared machine hits them

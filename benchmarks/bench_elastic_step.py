@@ -26,8 +26,8 @@ import itertools
 import resource
 from pathlib import Path
 
-from bench_common import (append_json, device_name, emit_result, interleaved_rounds, saved_for_backward_mb,
-                          train_state_mb)
+from bench_common import (append_json, checked_variants, device_name, emit_result, interleaved_rounds,
+                          saved_for_backward_mb, train_state_mb)
 from bench_train_step import make_config
 
 VARIANTS = ("paper", "elastic-k1", "elastic-k2")
@@ -110,12 +110,7 @@ def main() -> None:
         emit_result(worker(args))
         return
 
-    variants = args.variants.split(",")
-    for variant in variants:
-        if variant not in VARIANTS:
-            raise SystemExit(f"unknown variant {variant!r}; allowed: {VARIANTS}")
-    if args.rounds < 1:
-        raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
+    variants = checked_variants(args.variants, VARIANTS, args.rounds)
     base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time),
             "--threads", str(args.threads)]
     records = interleaved_rounds(__file__, base, variants, args.rounds)

@@ -24,7 +24,7 @@ from .vit import build_vit
 
 def forward_flops(model: nn.Module, in_chans: int, image_size: int) -> float:
     """Forward FLOPs per image of ``model`` (any device; the input is built on the model's)."""
-    device = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
+    device = next(model.parameters(), torch.empty(0)).device
     x = torch.zeros(2, in_chans, image_size, image_size, device=device)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
