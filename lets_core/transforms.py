@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .config import G_MODULE_TYPES, LetsConfig
+from .config import F_INIT_SCHEMES, G_INIT_SCHEMES, G_MODULE_TYPES, LetsConfig
 
 # G tensor layout: G[type, kind, row, m] with kind 0 for weights / LayerNorm gamma, 1 for biases / beta.
 WEIGHT, BIAS = 0, 1
@@ -86,7 +86,7 @@ def init_f_(f: Tensor, scheme: str, noise: float) -> None:
         f.normal_(0.0, n ** -0.5)
         f.sub_(f.mean(dim=-1, keepdim=True)).add_(1.0 / n)
     else:
-        raise ValueError(f"unknown F init {scheme!r}; allowed: 'normalized-uniform', 'net2net', 'normal'")
+        raise ValueError(f"unknown F init {scheme!r}; allowed: {list(F_INIT_SCHEMES)}")
 
 
 def init_g_(g: Tensor, scheme: str, noise: float, tie_length: int, rows_per_group: int = 1) -> None:
@@ -115,4 +115,4 @@ def init_g_(g: Tensor, scheme: str, noise: float, tie_length: int, rows_per_grou
     elif scheme == "uniform":
         g.fill_(1.0 / s)
     else:
-        raise ValueError(f"unknown G init {scheme!r}; allowed: 'paper', 'uniform', 'spread'")
+        raise ValueError(f"unknown G init {scheme!r}; allowed: {list(G_INIT_SCHEMES)}")
