@@ -117,7 +117,28 @@ def _extensions():
           f"against torch {torch.__version__}"
           + (f", CUDA {torch.version.cuda} at {cuda_home}, archs {os.environ.get('TORCH_CUDA_ARCH_LIST', 'of the visible GPUs')}"
              if with_cuda else ""))
-    return [ext], {"build_ext": BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None)}
+    return [ext], {"build_ext": _with_digest(BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None))}
+
+
+def _with_digest(build_ext):
+    """``build_ext`` that also writes the built library's size and SHA-256 beside it.
+
+    lets_core checks them before loading ``_C``: a truncated library would otherwise kill the
+    interpreter (SIGBUS inside the loader) instead of falling back to the reference kernels.
+    """
+    import hashlib
+    import json
+
+    class BuildExtWithDigest(build_ext):
+        def build_extensions(self):
+            super().build_extensions()
+            for ext in self.extensions:
+                library = Path(self.get_ext_fullpath(ext.name))
+                digest = hashlib.sha256(library.read_bytes()).hexdigest()
+                record = {"file": library.name, "size": library.stat().st_size, "sha256": digest}
+                (library.parent / "_C.digest.json").write_text(json.dumps(record, indent=2))
+
+    return BuildExtWithDigest
 
 
 ext_modules, cmdclass = _extensions()

@@ -13,15 +13,22 @@ Environment variables:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 DISABLE_ENV = "LETS_CORE_DISABLE_EXTENSION"
 REQUIRE_ENV = "LETS_CORE_REQUIRE_EXTENSION"
+# Written by setup.py beside the built library: its size and SHA-256.
+DIGEST_FILE = "_C.digest.json"
+REBUILD = "pip install --no-build-isolation ."
 
 
 @dataclass
@@ -60,6 +67,12 @@ def load() -> ExtensionState:
         if require:
             raise ImportError(f"lets_core: {REQUIRE_ENV}=1 and {DISABLE_ENV}=1 contradict each other")
         return STATE
+    damage = _library_damage()
+    if damage is not None:
+        STATE.reason = damage
+        if require:
+            raise ImportError(f"lets_core: {REQUIRE_ENV}=1 but the compiled extension is not in use: {STATE.reason}")
+        return STATE
     try:
         from . import _C  # noqa: F401  (importing registers the kernels)
     except ImportError as exc:  # missing file, or built against another torch (undefined symbols)
@@ -79,6 +92,33 @@ def load() -> ExtensionState:
     if require and not STATE.loaded:
         raise ImportError(f"lets_core: {REQUIRE_ENV}=1 but the compiled extension is not in use: {STATE.reason}")
     return STATE
+
+
+def _library_damage() -> str | None:
+    """Why the compiled library must not be loaded, or None: its size and SHA-256 are compared
+    with those setup.py recorded at build time (``DIGEST_FILE``), because loading a truncated
+    shared library kills the interpreter (SIGBUS in the loader) before any exception can be caught.
+    A build without the record (made before it existed) is loaded unchecked."""
+    spec = importlib.util.find_spec(f"{__package__}._C")
+    if spec is None or spec.origin is None:
+        return None  # not built: the import below records that
+    library = Path(spec.origin)
+    record_path = library.with_name(DIGEST_FILE)
+    if not record_path.is_file():
+        STATE.warnings.append(f"no {DIGEST_FILE} beside {library.name}: its integrity was not checked")
+        return None
+    try:
+        record = json.loads(record_path.read_text())
+        size, digest = int(record["size"]), str(record["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"lets_core._C's build record {str(record_path)!r} is unreadable ({exc}); rebuild: {REBUILD}"
+    actual = library.stat().st_size
+    if actual != size:
+        return (f"lets_core._C at {str(library)!r} is damaged: {actual} bytes where the build wrote {size}; "
+                f"rebuild: {REBUILD}")
+    if hashlib.sha256(library.read_bytes()).hexdigest() != digest:
+        return f"lets_core._C at {str(library)!r} is damaged: its SHA-256 differs from the build's; rebuild: {REBUILD}"
+    return None
 
 
 DEVICE_KEYS = ("CPU", "CUDA")

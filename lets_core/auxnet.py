@@ -95,6 +95,7 @@ class AuxNet(nn.Module):
             >>> [tuple(t.shape) for t in des]
             [(2, 10), (2, 10)]
         """
+        self._check_input(x)
         state = self._shared_state if self._shared_state is not None else self.generate()
         logits = functional_call(self._skeleton, state, (x,))
         if des_sizes is None:
@@ -114,6 +115,16 @@ class AuxNet(nn.Module):
         states = des_states(self.cfg, self.width, state, sizes, strategy)
         return [functional_call(self._des_skeleton(heads, depth), des, (x,))
                 for (heads, depth), des in zip(sizes, states)]
+
+    def _check_input(self, x: Tensor) -> None:
+        # timm's own checks answer a wrong size with a bare AssertionError and a 3-D batch with
+        # "not enough values to unpack"; name what this Aux-Net takes instead.
+        lg = self.cfg.learngene
+        expected = (lg.in_chans, lg.img_size, lg.img_size)
+        if not isinstance(x, Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else f"a {type(x).__name__}"
+            raise ValueError(f"the Aux-Net takes a batch of shape (N, {expected[0]}, {expected[1]}, {expected[2]}) "
+                             f"(channels, image size of its configuration), got {got}")
 
     def _des_skeleton(self, heads: int, depth: int) -> VisionTransformer:
         skeleton = self._des_skeletons.get((heads, depth))

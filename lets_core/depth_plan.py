@@ -23,8 +23,10 @@ def auto_depth_plan(cfg: LetsConfig, depth: int) -> list[int]:
     >>> auto_depth_plan(presets.paper(), 12)
     [0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14]
     """
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+    checked = as_integer(depth)
+    if checked is None or checked < 1:
         raise DesSizeError(f"depth must be an integer >= 1, got {depth!r}")
+    depth = checked
     runs, tie = cfg.num_rows, cfg.transform.tie_length
     if depth >= runs:
         copies = [depth // runs] * runs
@@ -47,7 +49,7 @@ def check_plan(cfg: LetsConfig, plan: Sequence[int]) -> list[int]:
         raise DesSizeError("a depth plan needs at least one Aux layer index, got an empty plan")
     checked = []
     for i, value in enumerate(raw):
-        layer = _as_index(value)
+        layer = as_integer(value)
         if layer is None or not 0 <= layer < cfg.aux_depth:
             raise DesSizeError(
                 f"depth plan entry {i} is {value!r}; Aux layer indices must be integers in "
@@ -57,7 +59,9 @@ def check_plan(cfg: LetsConfig, plan: Sequence[int]) -> list[int]:
     return checked
 
 
-def _as_index(value: object) -> int | None:
+def as_integer(value: object) -> int | None:
+    """``value`` as a Python int when it is integer-like (int, numpy integer, integer 0-d tensor);
+    None for anything else, bools included (True is not a layer count)."""
     if isinstance(value, bool):
         return None
     try:

@@ -86,9 +86,9 @@ def build_des(cfg: LetsConfig, width: int, depth: int, state: dict[str, torch.Te
 
 def des_param_count(cfg: LetsConfig, heads: int, depth: int) -> int:
     """Parameter count of a Des-Net, without building its weights (a meta-device skeleton)."""
-    check_width(cfg, heads)
-    auto_depth_plan(cfg, depth)  # validates depth
-    kwargs = vit_kwargs(cfg.learngene, heads * cfg.learngene.head_dim, depth)
+    width = cfg.learngene.embed_dim + check_width(cfg, heads)
+    depth = len(auto_depth_plan(cfg, depth))  # validates depth; a plain int even for numpy input
+    kwargs = vit_kwargs(cfg.learngene, width, depth)
     skeleton = VisionTransformer(**kwargs, weight_init="skip", device="meta")
     return sum(p.numel() for p in skeleton.parameters())
 

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from . import ops
 from .config import LetsConfig
+from .depth_plan import as_integer
 from .errors import DesSizeError
 from .generation import WidthFactors
 from .transforms import WidthTransform
@@ -40,13 +41,14 @@ def check_width(cfg: LetsConfig, heads: int) -> int:
     """Validate a head count; returns the number n of new residual neurons."""
     lg = cfg.learngene
     lo, hi = lg.num_heads, cfg.aux_heads
-    if isinstance(heads, bool) or not isinstance(heads, int) or not lo <= heads <= hi:
+    count = as_integer(heads)
+    if count is None or not lo <= count <= hi:
         raise DesSizeError(
             f"heads={heads!r} gives no valid width: heads must be an integer in [{lo}, {hi}] "
             f"(width = heads x head_dim {lg.head_dim}, between the learngene width {lg.embed_dim} "
             f"and the Aux width {cfg.aux_embed_dim})"
         )
-    return heads * lg.head_dim - lg.embed_dim
+    return count * lg.head_dim - lg.embed_dim
 
 
 def select_width(cfg: LetsConfig, width: WidthTransform, new: int, strategy: str) -> WidthSelection:

@@ -25,6 +25,7 @@ from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_
 from .config import TrainConfig
 from .distributed import DistEnv, all_reduce_sum, barrier, unwrap, wrap_ddp
 from .losses import DistillationLoss
+from .data_record import data_change, data_record
 from .objectives import DistillationObjective, Objective, settings_change
 from .optim import build_optimizer, scaled_lr, warmup_cosine
 
@@ -84,8 +85,10 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
 
     out = Path(out_dir) if out_dir is not None else None
     start, history = 0, []
+    data = data_record(splits) if out is not None else None
     if resume and out is not None and (out / CHECKPOINT_FILE).is_file():
-        start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, objective, model, optimizer, scheduler, scaler)
+        start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, objective, data, model, optimizer, scheduler,
+                                  scaler)
         if env.is_main:
             _write_log(out, history)
     ddp = wrap_ddp(model, env)
@@ -111,7 +114,7 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
             save_checkpoint(out / CHECKPOINT_FILE, {
                 "kind": kind, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history,
-                "train_config": cfg.to_dict(), "objective": objective.settings()})
+                "train_config": cfg.to_dict(), "objective": objective.settings(), "data": data})
             _write_log(out, history)
         barrier(env)
     return FitResult(unwrap(model), history)
@@ -180,9 +183,13 @@ def _train_epoch(model, loader, objective, teacher, optimizer, scheduler, scaler
     return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(sums[2].item())}
 
 
-def _restore(path: Path, kind: str, cfg: TrainConfig, objective: Objective, model, optimizer, scheduler,
-             scaler) -> tuple[int, list]:
+def _restore(path: Path, kind: str, cfg: TrainConfig, objective: Objective, data: dict, model, optimizer,
+             scheduler, scaler) -> tuple[int, list]:
     state = load_checkpoint(path, kind)
+    change = data_change(state.get("data"), data)
+    if change:
+        raise CheckpointError(f"cannot resume from {str(path)!r} on other data ({change}); resume with the "
+                              "data options of the first run, or use another --out")
     diff = cfg.differences(state.get("train_config", {}))
     if diff:
         details = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
