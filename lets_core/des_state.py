@@ -18,20 +18,11 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from .block_layout import BLOCK_MODULES
 from .config import LetsConfig
 from .depth_plan import auto_depth_plan
 from .selection import WidthSelection, check_width, select_width
 from .transforms import WidthTransform
-
-# timm module -> (index set of the output rows, index set of the input columns) by role:
-# "res" residual stream, "attn" the group's attention neurons (q|k|v rows, proj columns),
-# "mlp" the group's MLP neurons, None for "not indexed".
-_BLOCK_LAYOUT = {
-    "norm1": ("res", None), "norm2": ("res", None),
-    "attn.qkv": ("qkv", "res"), "attn.proj": ("res", "attn"),
-    "mlp.fc1": ("mlp", "res"), "mlp.fc2": ("res", "mlp"),
-}
-
 
 def gather_des_state(cfg: LetsConfig, full: dict[str, Tensor], sel: WidthSelection,
                      plan: Sequence[int]) -> dict[str, Tensor]:
@@ -75,11 +66,11 @@ def gather_des_state(cfg: LetsConfig, full: dict[str, Tensor], sel: WidthSelecti
         sets = group_sets[cfg.group_of_row(aux_layer // tie)]
         # Any Aux layer of the same tied run has the same weights; read the run's first one.
         src = (aux_layer // tie) * tie
-        for module, (rows, cols) in _BLOCK_LAYOUT.items():
-            r = sets[rows]
-            c = None if cols is None else sets[cols]
-            state[f"blocks.{i}.{module}.weight"] = take(full[f"blocks.{src}.{module}.weight"], r, c)
-            state[f"blocks.{i}.{module}.bias"] = take(full[f"blocks.{src}.{module}.bias"], r, None)
+        for m in BLOCK_MODULES:  # rows and columns by the neuron sets of the block layout
+            r = sets[m.rows]
+            c = None if m.cols is None else sets[m.cols]
+            state[f"blocks.{i}.{m.weight_key()}"] = take(full[f"blocks.{src}.{m.weight_key()}"], r, c)
+            state[f"blocks.{i}.{m.bias_key()}"] = take(full[f"blocks.{src}.{m.bias_key()}"], r, None)
     return state
 
 

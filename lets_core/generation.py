@@ -18,6 +18,7 @@ from typing import Sequence
 from torch import Tensor
 
 from . import ops
+from .block_layout import BLOCK_MODULES, BlockModule
 from .config import LetsConfig
 from .learngene import Learngene
 from .transforms import BIAS, WEIGHT, DepthTransform
@@ -45,28 +46,25 @@ def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: Dep
     """
     blocks = lg.blocks
     f_e_out = fac.f_e[None, None]  # shared by all blocks, one chunk
-    f_e_in = fac.f_e[None]
+    # The F that widens each neuron set of the block layout, on the output side (rows: one chunk,
+    # or q|k|v chunks) and on the input side (columns). proj reads the attention output, whose
+    # new neurons are those of v.
+    f_rows = {"res": f_e_out, "qkv": fac.f_qkv, "mlp": fac.f_ffn[:, None]}
+    f_cols = {"res": fac.f_e[None], "attn": fac.f_qkv[:, 2], "mlp": fac.f_ffn}
 
-    def layer(name: str, weight: Tensor, bias: Tensor, f_out: Tensor | None,
-              f_in: Tensor | None) -> tuple[Tensor, Tensor]:
+    def layer(m: BlockModule) -> tuple[Tensor, Tensor]:
         """Every distinct Aux layer of one module type, widened and mixed in one op call."""
-        if name == "qkv":  # one coefficient per q|k|v chunk
+        weight, bias = blocks[f"{m.name}_w"], blocks[f"{m.name}_b"]
+        if m.name == "qkv":  # one coefficient per q|k|v chunk
             coeff, bias_coeff = depth.qkv_coeff(WEIGHT), depth.qkv_coeff(BIAS)
         else:
-            coeff, bias_coeff = depth.coeff(name, WEIGHT), depth.coeff(name, BIAS)
-        if weight.dim() == 2:  # LayerNorm gamma and beta
+            coeff, bias_coeff = depth.coeff(m.name, WEIGHT), depth.coeff(m.name, BIAS)
+        if m.is_norm:  # LayerNorm gamma and beta
+            f_out = f_rows[m.rows]
             return ops.widen_mix_vector(weight, f_out, coeff), ops.widen_mix_vector(bias, f_out, bias_coeff)
-        return ops.widen_mix(weight, bias, f_out, f_in, coeff, bias_coeff)
+        return ops.widen_mix(weight, bias, f_rows[m.rows], f_cols[m.cols], coeff, bias_coeff)
 
-    layers = {
-        "norm1": layer("norm1", blocks["norm1_w"], blocks["norm1_b"], f_e_out, None),
-        "attn.qkv": layer("qkv", blocks["qkv_w"], blocks["qkv_b"], fac.f_qkv, f_e_in),
-        # proj consumes the attention output, whose new neurons are those of v.
-        "attn.proj": layer("proj", blocks["proj_w"], blocks["proj_b"], f_e_out, fac.f_qkv[:, 2]),
-        "norm2": layer("norm2", blocks["norm2_w"], blocks["norm2_b"], f_e_out, None),
-        "mlp.fc1": layer("fc1", blocks["fc1_w"], blocks["fc1_b"], fac.f_ffn[:, None], f_e_in),
-        "mlp.fc2": layer("fc2", blocks["fc2_w"], blocks["fc2_b"], f_e_out, fac.f_ffn),
-    }
+    layers = {m.timm: layer(m) for m in BLOCK_MODULES}
 
     d, width = cfg.learngene.embed_dim, pos_embed.shape[-1]
     patch_w, patch_b = ops.widen(lg.patch_w.reshape(1, d, -1), lg.patch_b[None], f_e_out, None)

@@ -14,17 +14,14 @@ import torch
 from torch import Tensor, nn
 
 from .config import LearngeneConfig
+from .block_layout import BLOCK_MODULES, block_shapes
 from .errors import BundleError
 from .vit import build_vit
 
-# Stacked parameter name -> timm key suffix inside ``blocks.{j}.``
+# Stacked parameter name -> timm key suffix inside ``blocks.{j}.`` ("norm1_w" -> "norm1.weight", ...).
 BLOCK_KEYS: dict[str, str] = {
-    "norm1_w": "norm1.weight", "norm1_b": "norm1.bias",
-    "qkv_w": "attn.qkv.weight", "qkv_b": "attn.qkv.bias",
-    "proj_w": "attn.proj.weight", "proj_b": "attn.proj.bias",
-    "norm2_w": "norm2.weight", "norm2_b": "norm2.bias",
-    "fc1_w": "mlp.fc1.weight", "fc1_b": "mlp.fc1.bias",
-    "fc2_w": "mlp.fc2.weight", "fc2_b": "mlp.fc2.bias",
+    f"{m.name}_{part}": key
+    for m in BLOCK_MODULES for part, key in (("w", m.weight_key()), ("b", m.bias_key()))
 }
 
 # Parameters outside the blocks: our name -> timm key.
@@ -97,15 +94,8 @@ class Learngene(nn.Module):
 
 def timm_shapes(cfg: LearngeneConfig) -> dict[str, tuple[int, ...]]:
     """Shape of every timm key of the learngene, computed from the configuration alone."""
-    d, hidden = cfg.embed_dim, cfg.mlp_hidden(cfg.embed_dim)
-    per_block = {
-        "norm1.weight": (d,), "norm1.bias": (d,),
-        "attn.qkv.weight": (3 * d, d), "attn.qkv.bias": (3 * d,),
-        "attn.proj.weight": (d, d), "attn.proj.bias": (d,),
-        "norm2.weight": (d,), "norm2.bias": (d,),
-        "mlp.fc1.weight": (hidden, d), "mlp.fc1.bias": (hidden,),
-        "mlp.fc2.weight": (d, hidden), "mlp.fc2.bias": (d,),
-    }
+    d = cfg.embed_dim
+    per_block = block_shapes(d, cfg.mlp_hidden(d))
     shapes = {
         "patch_embed.proj.weight": (d, cfg.in_chans, cfg.patch_size, cfg.patch_size),
         "patch_embed.proj.bias": (d,),

@@ -8,10 +8,14 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..block_layout import BLOCK_MODULES
+
 # Aux-Net parameters spared from weight decay, by name prefix / name (see param_groups).
 _AUX_NO_DECAY_PREFIXES = ("depth.", "width.", "pos_embed", "learngene.pos_embed")
-_LEARNGENE_NO_DECAY = ("norm1_w", "norm1_b", "norm2_w", "norm2_b", "qkv_b", "proj_b", "fc1_b", "fc2_b",
-                       "patch_b", "fc_norm_w", "fc_norm_b", "head_b")
+# The learngene's stacked norms and biases (2-D only because blocks are stacked), and its stem's.
+_LEARNGENE_NO_DECAY = (tuple(f"{m.name}_b" for m in BLOCK_MODULES)
+                       + tuple(f"{m.name}_w" for m in BLOCK_MODULES if m.is_norm)
+                       + ("patch_b", "fc_norm_w", "fc_norm_b", "head_b"))
 
 
 def decays(name: str, param: torch.Tensor, extra_no_decay: set[str]) -> bool:
