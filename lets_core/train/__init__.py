@@ -1,13 +1,16 @@
 """Training for LeTs: teachers, stage 1 (Aux-Net by distillation), stage 2 (Des-Net fine-tuning),
 the scratch baseline, checkpoints with exact resume, and DDP under torchrun.
 
-    >>> from lets_core import presets
-    >>> from lets_core.data import load_splits
-    >>> from lets_core.train import TrainConfig, train_teacher, train_aux
-    >>> splits = load_splits("fashion-mnist")
-    >>> teacher, _ = train_teacher(splits, TrainConfig(epochs=3, lr=2e-3), "runs/teacher")
-    >>> result = train_aux(presets.tiny(), splits, TrainConfig(epochs=5, alpha=1.0), "runs/aux", teacher=teacher)
-"""
+A full run (minutes on a CPU, so written as a script rather than a doctest; the demo,
+``lets_core/demo.py``, runs the same steps)::
+
+    from lets_core import presets
+    from lets_core.data import load_splits
+    from lets_core.train import TrainConfig, train_teacher, train_aux
+
+    splits = load_splits("fashion-mnist")
+    teacher, _ = train_teacher(splits, TrainConfig(epochs=3, lr=2e-3), "runs/teacher")
+    result = train_aux(presets.tiny(), splits, TrainConfig(epochs=5, alpha=1.0), "runs/aux", teacher=teacher)"""
 
 from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from .config import AMP_MODES, TrainConfig
