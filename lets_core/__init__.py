@@ -10,7 +10,7 @@ from .auxnet import AuxNet
 from .bundle import StorageReport, load_bundle, save_bundle, storage_report
 from .config import LearngeneConfig, LetsConfig, TransformConfig
 from .depth_plan import auto_depth_plan
-from .des import des_param_count, emit_des, save_des
+from .des import des_param_count, emit_des, load_des, save_des
 from .des_family import emit_des_many
 from ._extension import extension_info
 from .data.errors import DatasetError, DatasetNotFoundError
@@ -24,6 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "AuxNet", "BundleError", "CheckpointError", "DatasetError", "DatasetNotFoundError", "DesSizeError", "Learngene", "LearngeneConfig", "LetsConfig",
     "LetsConfigError", "STRATEGIES", "StorageReport", "TransformConfig", "auto_depth_plan",
-    "des_param_count", "emit_des", "emit_des_many", "extension_info", "load_bundle", "ops", "presets", "save_bundle", "save_des",
+    "des_param_count", "emit_des", "emit_des_many", "extension_info", "load_bundle", "load_des", "ops", "presets", "save_bundle", "save_des",
     "storage_report",
 ]

@@ -1,16 +1,15 @@
 """Saving and loading a trained LeTs bundle (learngene + F + G + Aux pos_embed), and its storage cost.
 
-A bundle folder holds ``bundle.safetensors`` and ``bundle.json`` (configuration, format version,
-the SHA-256 of the tensor file, so a truncated or corrupted file fails on load instead of
-yielding wrong weights, and optionally a ``training`` record of how stage 1 was run, which
-loading ignores).
+A bundle folder holds ``bundle.safetensors`` and ``bundle.json``: the format version, the
+configuration, optionally a ``training`` record of how stage 1 was run (loading ignores it), and a
+``digest`` with the SHA-256 of the tensor file and of every other field of ``bundle.json``. A
+truncated or corrupted file, or an edited value that keeps tensor shapes (``learngene.head_dim``
+16 -> 8), fails on load instead of yielding a different network. The folder is written into a
+temporary sibling and swapped into place, so a kill never leaves half of a bundle.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,64 +18,88 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .artifacts import (digest_record, interrupted_save_hint, read_json_object, save_folder_atomically,
+                        verify_fields, verify_files, write_json)
 from .auxnet import AuxNet
 from .config import LetsConfig
 from .des import des_param_count
 from .errors import BundleError, LetsConfigError
 
-FORMAT_VERSION = 1
+# 2: bundle.json's digest covers the configuration and every field, not only the tensor file.
+FORMAT_VERSION = 2
 TENSORS_FILE = "bundle.safetensors"
 CONFIG_FILE = "bundle.json"
+# What a bundle folder may hold when it is replaced (the .tmp names: leftovers of version-1 saves).
+_OWNED = (TENSORS_FILE, CONFIG_FILE, TENSORS_FILE + ".tmp", CONFIG_FILE + ".tmp")
+_WHAT_IT_IS = f"a bundle's {CONFIG_FILE} is an object written by lets_core.save_bundle"
 
 
 def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] | None = None) -> Path:
-    """Write the bundle of ``aux`` into ``directory`` (created if needed); files are replaced atomically.
+    """Write the bundle of ``aux`` into the folder ``directory``, replacing it as a whole (atomically).
 
     ``training``: JSON-serializable notes on how the bundle was trained (e.g. the elastic stage-1
-    settings, whose selection strategy emission should reuse), kept in ``bundle.json``.
+    settings, whose selection strategy emission should reuse), kept in ``bundle.json`` and
+    covered by its digest.
+
+    Raises :class:`BundleError` when ``directory`` is an existing file, a folder holding other
+    files, or in a folder that cannot be written.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in aux.state_dict().items()}
-    tmp = directory / (TENSORS_FILE + ".tmp")
-    save_file(state, str(tmp))
-    meta = {"format_version": FORMAT_VERSION, "sha256": _sha256(tmp), "config": aux.cfg.to_dict()}
+    meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": aux.cfg.to_dict()}
     if training is not None:
         meta["training"] = training
-    os.replace(tmp, directory / TENSORS_FILE)
-    _write_atomic(directory / CONFIG_FILE, json.dumps(meta, indent=2))
-    return directory
+
+    def write(folder: Path) -> None:
+        save_file(state, str(folder / TENSORS_FILE))
+        digest = digest_record({TENSORS_FILE: folder / TENSORS_FILE}, meta)
+        write_json(folder / CONFIG_FILE, dict(meta, digest=digest))
+
+    return save_folder_atomically(directory, write, owned=_OWNED, what="bundle")
 
 
 def load_bundle(directory: str | Path, map_location: str | torch.device = "cpu") -> AuxNet:
-    """Rebuild the Aux-Net saved by :func:`save_bundle`, checking integrity and shapes."""
+    """Rebuild the Aux-Net saved by :func:`save_bundle`, checking its digest and shapes."""
     directory = Path(directory)
     cfg_path, tensors_path = directory / CONFIG_FILE, directory / TENSORS_FILE
     for path in (cfg_path, tensors_path):
         if not path.is_file():
             raise BundleError(f"bundle file {str(path)!r} is missing; a bundle folder holds {CONFIG_FILE} "
-                              f"and {TENSORS_FILE} as written by lets_core.save_bundle")
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{str(cfg_path)!r} is not valid JSON ({exc})") from exc
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{str(cfg_path)!r} has format_version {meta.get('format_version')!r}; "
-                          f"this lets_core reads version {FORMAT_VERSION}")
-    digest = _sha256(tensors_path)
-    if digest != meta.get("sha256"):
-        raise BundleError(f"{str(tensors_path)!r} is corrupted or truncated: its SHA-256 {digest[:16]}... "
-                          f"differs from the recorded {str(meta.get('sha256'))[:16]}...")
-    try:
-        cfg = LetsConfig.from_dict(meta["config"])
-    except (KeyError, TypeError, LetsConfigError) as exc:
-        raise BundleError(f"{str(cfg_path)!r} holds no valid configuration: {exc}") from exc
+                              f"and {TENSORS_FILE} as written by lets_core.save_bundle"
+                              f"{interrupted_save_hint(directory)}")
+    meta = read_json_object(cfg_path, _WHAT_IT_IS)
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        older = (" (version 1, from an older lets_core, kept its configuration outside the integrity digest; "
+                 "train stage 1 again to re-create it)") if version == 1 else ""
+        raise BundleError(f"{str(cfg_path)!r} has format_version {version!r}; this lets_core reads version "
+                          f"{FORMAT_VERSION}{older}")
+    record = meta.pop("digest", None)
+    # Files first, then the specific diagnostics (invalid values, shapes), then the fields, which
+    # catches edits that keep every shape; the real Aux-Net is built only from a verified config.
+    verify_files(directory, record, source=cfg_path, required=[TENSORS_FILE])
+    cfg = _config(meta, cfg_path)
     try:
         state = load_file(str(tensors_path), device=str(map_location))
     except SafetensorError as exc:
         raise BundleError(f"{str(tensors_path)!r} is not a readable safetensors file: {exc}") from exc
+    _check_shapes(cfg, state)
+    verify_fields(record, meta, source=cfg_path)
     aux = AuxNet(cfg).to(map_location)
-    expected = aux.state_dict()
+    aux.load_state_dict(state, strict=True)
+    return aux
+
+
+def _config(meta: dict[str, Any], cfg_path: Path) -> LetsConfig:
+    try:
+        return LetsConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, AttributeError, LetsConfigError) as exc:
+        raise BundleError(f"{str(cfg_path)!r} holds no valid configuration: {exc}") from exc
+
+
+def _check_shapes(cfg: LetsConfig, state: dict[str, torch.Tensor]) -> None:
+    # A meta-device skeleton: the shapes the configuration needs, without allocating its weights.
+    with torch.device("meta"):
+        expected = AuxNet(cfg).state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise BundleError(f"bundle tensors do not match its configuration: missing {missing[:5]}, "
@@ -85,8 +108,6 @@ def load_bundle(directory: str | Path, map_location: str | torch.device = "cpu")
         if value.shape != state[key].shape:
             raise BundleError(f"bundle tensor {key!r} has shape {tuple(state[key].shape)} but the "
                               f"configuration needs {tuple(value.shape)}")
-    aux.load_state_dict(state, strict=True)
-    return aux
 
 
 @dataclass(frozen=True)
@@ -117,17 +138,3 @@ def storage_report(aux: AuxNet, sizes: Sequence[tuple[int, int]]) -> StorageRepo
         des_sizes=sizes,
         des_params=tuple(des_param_count(aux.cfg, h, l) for h, l in sizes),
     )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

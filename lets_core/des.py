@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors.torch import save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from timm.models.vision_transformer import VisionTransformer
 
+from .artifacts import (digest_record, interrupted_save_hint, read_json_object, save_folder_atomically,
+                        verify_digest, write_json)
 from .auxnet import AuxNet
 from .config import LetsConfig
 from .depth_plan import auto_depth_plan, check_plan
+from .errors import BundleError
 from .generation import generate_state
 from .selection import check_width, select_width, selected_factors
 from .vit import vit_kwargs
@@ -21,6 +24,9 @@ from .vit import vit_kwargs
 TIMM_ARCHITECTURE = "vit_base_patch16_224"
 # Attribute where an emitted Des-Net keeps the exact VisionTransformer arguments it was built with.
 MODEL_ARGS_ATTR = "lets_model_args"
+# A Des-Net folder: timm's two files, plus lets_core's digest of them (beside, so timm loads unchanged).
+DES_CONFIG, DES_WEIGHTS, DES_DIGEST = "config.json", "model.safetensors", "lets_digest.json"
+DES_DIGEST_VERSION = 1
 
 
 def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = "continuous",
@@ -84,6 +90,21 @@ def build_des(cfg: LetsConfig, width: int, depth: int, state: dict[str, torch.Te
     return model.eval()
 
 
+def scratch_des(cfg: LetsConfig, heads: int, depth: int, *, drop_path_rate: float = 0.0,
+                seed: int = 0) -> VisionTransformer:
+    """The baseline: a Des-Net's architecture with timm's random initialization (seeded by ``seed``).
+
+    Same sizes, errors and timm arguments as :func:`emit_des`, so it fine-tunes and saves like one.
+    """
+    width = cfg.learngene.embed_dim + check_width(cfg, heads)
+    depth = len(auto_depth_plan(cfg, depth))  # validates depth
+    kwargs = vit_kwargs(cfg.learngene, width, depth, drop_path_rate)
+    torch.manual_seed(seed)
+    model = VisionTransformer(**kwargs)
+    setattr(model, MODEL_ARGS_ATTR, kwargs)
+    return model
+
+
 def des_param_count(cfg: LetsConfig, heads: int, depth: int) -> int:
     """Parameter count of a Des-Net, without building its weights (a meta-device skeleton)."""
     width = cfg.learngene.embed_dim + check_width(cfg, heads)
@@ -97,10 +118,11 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
     """Write ``model.safetensors`` and a timm ``config.json`` that rebuild ``model`` without lets_core.
 
     The saved folder loads with ``timm.create_model("local-dir:<directory>", pretrained=True)``,
-    or by ``VisionTransformer(**config["model_args"])`` plus a strict ``load_state_dict``.
+    or by ``VisionTransformer(**config["model_args"])`` plus a strict ``load_state_dict``. Beside
+    them, ``lets_digest.json`` holds the SHA-256 of both files, which :func:`load_des` checks
+    (timm ignores it). The folder is replaced as a whole (atomically); :class:`BundleError` when
+    ``directory`` is an existing file, a folder holding other files, or not writable.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     kwargs = getattr(model, MODEL_ARGS_ATTR, None)
     if kwargs is None:
         raise ValueError(
@@ -123,6 +145,43 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
         },
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(directory / "model.safetensors"))
-    (directory / "config.json").write_text(json.dumps(config, indent=2))
-    return directory
+
+    def write(folder: Path) -> None:
+        save_file(state, str(folder / DES_WEIGHTS))
+        write_json(folder / DES_CONFIG, config)
+        files = {name: folder / name for name in (DES_CONFIG, DES_WEIGHTS)}
+        write_json(folder / DES_DIGEST, {"format_version": DES_DIGEST_VERSION, "digest": digest_record(files, {})})
+
+    return save_folder_atomically(directory, write, owned=(DES_CONFIG, DES_WEIGHTS, DES_DIGEST), what="Des-Net")
+
+
+def load_des(directory: str | Path) -> VisionTransformer:
+    """Rebuild the Des-Net that :func:`save_des` wrote into ``directory``, in eval mode.
+
+    Checks ``lets_digest.json`` first: a damaged or edited ``config.json`` or ``model.safetensors``
+    raises :class:`BundleError` naming the file instead of loading different weights.
+    """
+    directory = Path(directory)
+    for name in (DES_CONFIG, DES_WEIGHTS, DES_DIGEST):
+        if not (directory / name).is_file():
+            raise BundleError(f"Des-Net file {str(directory / name)!r} is missing; a Des-Net folder holds "
+                              f"{DES_CONFIG}, {DES_WEIGHTS} and {DES_DIGEST} as written by lets_core.save_des"
+                              f"{interrupted_save_hint(directory)}")
+    digest_path = directory / DES_DIGEST
+    meta = read_json_object(digest_path, "it is an object written by lets_core.save_des")
+    if meta.get("format_version") != DES_DIGEST_VERSION:
+        raise BundleError(f"{str(digest_path)!r} has format_version {meta.get('format_version')!r}; this "
+                          f"lets_core reads version {DES_DIGEST_VERSION}")
+    verify_digest(directory, meta.get("digest"), {}, source=digest_path, required=(DES_CONFIG, DES_WEIGHTS))
+    kwargs = read_json_object(directory / DES_CONFIG, "it is timm's config of a Des-Net").get("model_args")
+    if not isinstance(kwargs, dict):
+        raise BundleError(f"{str(directory / DES_CONFIG)!r} has no 'model_args' object; it is not a Des-Net config")
+    try:
+        # Weights come from the file: skip timm's random init, as emit_des does.
+        model = VisionTransformer(**kwargs, weight_init="skip", device="meta")
+        model.load_state_dict(load_file(str(directory / DES_WEIGHTS)), strict=True, assign=True)
+    except (TypeError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise BundleError(f"{str(directory / DES_WEIGHTS)!r} does not match its {DES_CONFIG}: "
+                          f"{str(exc)[:300]}") from exc
+    setattr(model, MODEL_ARGS_ATTR, kwargs)
+    return model.eval()

@@ -6,23 +6,20 @@ Everything the ``lets`` command line does goes through these functions.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
-from timm.models.vision_transformer import VisionTransformer
 
 from ..auxnet import AuxNet
 from ..bundle import save_bundle
 from ..config import LetsConfig
 from ..data import Splits, eval_loader
-from ..des import MODEL_ARGS_ATTR, des_param_count, save_des
+# load_des and scratch_des live with the rest of Des-Net building; re-exported here because
+# lets_core.train is where training code has always imported them from.
+from ..des import MODEL_ARGS_ATTR, load_des, save_des, scratch_des  # noqa: F401
 from ..elastic import ElasticConfig, ElasticObjective
-from ..vit import vit_kwargs
-from .checkpoint import CheckpointError
 from .config import TrainConfig
 from .distributed import DistEnv, barrier
 from .loop import FitResult, evaluate, fit
@@ -63,38 +60,6 @@ def train_aux(cfg: LetsConfig, splits: Splits, train_cfg: TrainConfig, out_dir: 
         save_bundle(result.model, Path(out_dir) / BUNDLE_DIR, training=training)
     barrier(env)
     return result
-
-
-def scratch_des(cfg: LetsConfig, heads: int, depth: int, *, drop_path_rate: float = 0.0,
-                seed: int = 0) -> VisionTransformer:
-    """The baseline: a Des-Net's architecture with timm's random initialization (same kwargs as emit_des)."""
-    des_param_count(cfg, heads, depth)  # rejects sizes the bundle could not emit, with the same errors
-    torch.manual_seed(seed)
-    kwargs = vit_kwargs(cfg.learngene, heads * cfg.learngene.head_dim, depth, drop_path_rate)
-    model = VisionTransformer(**kwargs)
-    setattr(model, MODEL_ARGS_ATTR, kwargs)
-    return model
-
-
-def load_des(directory: str | Path) -> VisionTransformer:
-    """Load a Des-Net folder written by :func:`lets_core.save_des` (timm alone can too)."""
-    directory = Path(directory)
-    config_path, weights = directory / "config.json", directory / "model.safetensors"
-    for path in (config_path, weights):
-        if not path.is_file():
-            raise CheckpointError(f"Des-Net file {str(path)!r} is missing; a Des-Net folder holds config.json and "
-                                  "model.safetensors as written by lets_core.save_des / `lets emit`")
-    try:
-        kwargs = json.loads(config_path.read_text())["model_args"]
-        model = VisionTransformer(**kwargs)
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{str(config_path)!r} is not a Des-Net config (needs model_args): {exc}") from exc
-    try:
-        model.load_state_dict(load_file(str(weights)), strict=True)
-    except Exception as exc:  # safetensors and torch raise unrelated types for damaged or mismatched files
-        raise CheckpointError(f"{str(weights)!r} does not match its config.json or is damaged: {str(exc)[:300]}") from exc
-    setattr(model, MODEL_ARGS_ATTR, kwargs)
-    return model
 
 
 def finetune(model: nn.Module, splits: Splits, train_cfg: TrainConfig, out_dir: str | Path | None = None, *,

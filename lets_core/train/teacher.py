@@ -1,13 +1,13 @@
 """Teachers for stage-1 distillation: any classifier, a small timm ResNet trained here, or a timm
 architecture plus a local checkpoint file.
 
-A teacher lets_core trains is cached as a folder (``model.safetensors`` + ``teacher.json``); a
-later call with the same dataset, architecture and recipe reuses it instead of training again.
+A teacher lets_core trains is cached as a folder (``model.safetensors`` + ``teacher.json``, whose
+digest covers the weights and every field); a later call with the same data, architecture and
+recipe reuses it instead of training again.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..artifacts import digest_record, fsync_dir, fsync_file, read_json_object, verify_digest, write_json
 from ..data import Splits, eval_loader
 from .checkpoint import CheckpointError
 from .config import RUNTIME_ONLY, TrainConfig
+from .data_record import data_record
 from .distributed import DistEnv, barrier
 from .loop import evaluate, fit
 
@@ -25,6 +27,8 @@ from .loop import evaluate, fit
 # sized for small images (about 1.2 M parameters; ~91% on Fashion-MNIST after 3 epochs on a CPU).
 SMALL_RESNET = "lets-resnet-small"
 TEACHER_FILE, TEACHER_META = "model.safetensors", "teacher.json"
+# What teacher.json must name to rebuild the teacher (img_size: ViT teachers need it).
+_REBUILD_KEYS = ("arch", "num_classes", "in_chans", "img_size")
 
 
 def build_teacher(arch: str = SMALL_RESNET, *, num_classes: int, in_chans: int, img_size: int) -> nn.Module:
@@ -51,22 +55,22 @@ def load_teacher(path: str | Path, arch: str | None = None, *, num_classes: int 
     """Load a teacher in eval mode.
 
     ``path`` is either a folder written by :func:`train_teacher` (its ``teacher.json`` says how to
-    rebuild it), or a checkpoint file (.safetensors or a torch state dict) of the timm
-    architecture ``arch`` with the given ``num_classes`` / ``in_chans`` / ``img_size``.
+    rebuild it and holds the SHA-256 of its weights and fields, checked here), or a checkpoint
+    file (.safetensors or a torch state dict) of the timm architecture ``arch`` with the given
+    ``num_classes`` / ``in_chans`` / ``img_size``.
     """
     path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"teacher {str(path)!r} does not exist; pass a folder written by train_teacher "
+                              "(`lets train-teacher`) or a checkpoint file together with its timm architecture")
     if path.is_dir():
-        meta_path = path / TEACHER_META
-        if not meta_path.is_file():
-            raise CheckpointError(f"teacher folder {str(path)!r} has no {TEACHER_META}; pass the checkpoint "
-                                  "file itself together with its timm architecture")
-        meta = json.loads(meta_path.read_text())
-        arch, num_classes, in_chans, img_size = meta["arch"], meta["num_classes"], meta["in_chans"], meta["img_size"]
+        meta = _read_meta(path)
+        _verify(path, meta)
+        arch, num_classes, in_chans, img_size = (meta[k] for k in _REBUILD_KEYS)
         path = path / TEACHER_FILE
     if arch is None or num_classes is None or in_chans is None:
-        raise ValueError("loading a teacher from a checkpoint file needs arch, num_classes and in_chans")
-    if not path.is_file():
-        raise CheckpointError(f"teacher checkpoint {str(path)!r} does not exist")
+        raise ValueError(f"loading a teacher from the checkpoint file {str(path)!r} needs arch, num_classes and "
+                         "in_chans")
     model = build_teacher(arch, num_classes=num_classes, in_chans=in_chans, img_size=img_size or 224)
     state = _read_state(path)
     try:
@@ -81,13 +85,16 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
                   resume: bool = False, env: DistEnv | None = None) -> tuple[nn.Module, dict]:
     """Train (or reuse the cached) teacher for ``splits``; returns the model and its metadata.
 
-    The cache key is the architecture, the dataset description and the recipe: change any of
-    them and the teacher is trained again.
+    The cache key is the architecture, the dataset (its description and the SHA-256 of the
+    training and validation data) and the recipe: change any of them and the teacher is trained
+    again. A cached folder counts only when its weights match the digest in ``teacher.json``.
+    ``out_dir`` also holds fit's ``checkpoint.pt``; ``resume`` continues it (fit refuses a
+    checkpoint of other data or another recipe).
     """
     env = env or DistEnv()
     out = Path(out_dir)
     recipe = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_ONLY}
-    key = {"arch": arch, "data": splits.describe(), "train_config": recipe}
+    key = {"arch": arch, "data": splits.describe(), "data_record": data_record(splits), "train_config": recipe}
     cached = _cached(out, key)
     if cached is not None:
         return load_teacher(out).to(env.device), cached
@@ -96,27 +103,76 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
     result = fit(model, splits, cfg, kind="teacher", out_dir=out, resume=resume, env=env, desc="teacher")
     test = evaluate(result.model, eval_loader(splits, "test", cfg.eval_batch_size, rank=env.rank,
                                               world_size=env.world_size, num_workers=cfg.num_workers), env)
+    # The key written is this call's: the weights come from this fit, which trained on these data
+    # with this recipe or resumed a checkpoint it checked against them.
     meta = dict(key, num_classes=splits.num_classes, in_chans=splits.in_chans, img_size=splits.image_size,
                 val_top1=result.last.get("val_top1"), test_top1=test["top1"],
                 params=sum(p.numel() for p in model.parameters()))
     if env.is_main:
-        state = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
-        tmp = out / (TEACHER_FILE + ".tmp")
-        save_file(state, str(tmp))
-        tmp.replace(out / TEACHER_FILE)
-        # Written last: its presence is what marks the cache as complete.
-        (out / (TEACHER_META + ".tmp")).write_text(json.dumps(meta, indent=2))
-        (out / (TEACHER_META + ".tmp")).replace(out / TEACHER_META)
+        _save_teacher(out, result.model, meta)
     barrier(env)
     return result.model.eval(), meta
 
 
+def _save_teacher(out: Path, model: nn.Module, meta: dict[str, Any]) -> None:
+    """Publish the weights, then ``teacher.json`` with their digest: the json is the commit marker.
+
+    Not a folder swap: ``out`` also holds fit's checkpoint and log. A kill between the two renames
+    leaves new weights under the old ``teacher.json``, whose digest then rejects them.
+    """
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp_model, tmp_meta = out / (TEACHER_FILE + ".tmp"), out / (TEACHER_META + ".tmp")
+    try:
+        save_file(state, str(tmp_model))
+        fsync_file(tmp_model)
+        write_json(tmp_meta, dict(meta, digest=digest_record({TEACHER_FILE: tmp_model}, meta)))
+        tmp_model.replace(out / TEACHER_FILE)
+        tmp_meta.replace(out / TEACHER_META)
+    except OSError as exc:
+        raise CheckpointError(f"cannot save the teacher into {str(out)!r} ({exc.strerror or exc}); choose a "
+                              "writable --out folder") from exc
+    finally:
+        for tmp in (tmp_model, tmp_meta):  # left only when a step failed
+            tmp.unlink(missing_ok=True)
+    fsync_dir(out)
+
+
 def _cached(out: Path, key: dict) -> dict | None:
-    meta_path = out / TEACHER_META
-    if not (meta_path.is_file() and (out / TEACHER_FILE).is_file()):
+    """``out``'s metadata (without its digest) when it holds verified weights for ``key``; else None.
+
+    Anything unreadable, damaged or half-written is a cache miss: the teacher is trained again.
+    """
+    if not ((out / TEACHER_META).is_file() and (out / TEACHER_FILE).is_file()):
         return None
-    meta = json.loads(meta_path.read_text())
-    return meta if all(meta.get(k) == v for k, v in key.items()) else None
+    try:
+        meta = _read_meta(out)
+        if any(meta.get(k) != v for k, v in key.items()):
+            return None
+        _verify(out, meta)
+    except CheckpointError:
+        return None
+    return meta
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    """``teacher.json`` of a teacher folder, checked to hold what rebuilding the teacher needs."""
+    meta_path = folder / TEACHER_META
+    if not meta_path.is_file():
+        raise CheckpointError(f"teacher folder {str(folder)!r} has no {TEACHER_META}; pass the checkpoint "
+                              "file itself together with its timm architecture")
+    meta = read_json_object(meta_path, "it is an object written by train_teacher", CheckpointError)
+    missing = [name for name in _REBUILD_KEYS if name not in meta]
+    if missing:
+        raise CheckpointError(f"{str(meta_path)!r} lacks {missing}; a teacher.json names "
+                              f"{', '.join(_REBUILD_KEYS)} as written by train_teacher")
+    return meta
+
+
+def _verify(folder: Path, meta: dict[str, Any]) -> None:
+    """Check the weights and every field of ``teacher.json`` against its digest (which is popped)."""
+    record = meta.pop("digest", None)
+    verify_digest(folder, record, meta, source=folder / TEACHER_META, required=[TEACHER_FILE],
+                  error=CheckpointError)
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
