@@ -1,0 +1,222 @@
+"""``lets compare``: LeTs against the methods a user would weigh it against, side by side, on one
+dataset with one teacher, one stage-1 recipe and budget, and one tuning recipe.
+
+Each method's stage 1 runs once (cached in ``OUT/stage1-<method>``: a later run with the same
+``--out`` reuses finished work, and one whose settings changed is refused by the checkpoint's
+checks), then every requested size is emitted and evaluated directly (0 tuning epochs) and after
+each requested number of tuning epochs (a separate run per number, with its own schedule, as the
+demo's scratch runs). Methods:
+
+- ``lets``: the paper's stage 1 (:func:`lets_core.train.train_aux`), Des-Nets by :func:`lets_core.emit_des`;
+- ``lets-elastic``: the same with elastic stage 1 (:mod:`lets_core.elastic`);
+- every baseline of :data:`lets_core.baselines.METHODS` (imwlm, tleg, sws, nested, pre-fin, scratch).
+
+Every method gets the same teacher, loss, stage-1 recipe and epochs, and the same tuning recipe;
+none is tuned more than another (the recipes are the demo's, chosen on validation data for LeTs
+stage 1 and for scratch training: see ``benchmarks/results/demo/NOTES.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from timm.models.vision_transformer import VisionTransformer
+
+from . import presets
+from .baselines import ALIASES, METHODS
+from .compare_report import LETS_METHODS, write_compare_report
+from .config import LetsConfig
+from .data import load_splits
+from .demo import DEMO_DATASETS, pick_dataset
+from .des import des_param_count, emit_des
+from .elastic import ElasticConfig
+from .errors import DesSizeError
+from .train import (SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, train_aux, train_teacher)
+
+METHOD_NAMES = LETS_METHODS + tuple(METHODS)
+# Images resized to the tiny preset's 28 x 28 grey: any image folder works.
+COMPARE_DATASETS = DEMO_DATASETS + ("folder",)
+
+
+@dataclass
+class CompareConfig:
+    """What ``lets compare`` runs. lr values are per 512 images, scaled to ``batch_size``."""
+
+    out: str = "runs/compare"
+    methods: list[str] = field(default_factory=lambda: list(METHOD_NAMES))
+    sizes: list[tuple[int, int]] = field(default_factory=lambda: [(2, 4), (3, 6), (4, 8)])
+    tune_epochs: list[int] = field(default_factory=lambda: [0, 1, 2, 4])
+    dataset: str = "auto"
+    data_dir: str | None = None
+    seed: int = 0
+    teacher_arch: str = SMALL_RESNET
+    teacher_epochs: int = 3
+    teacher_lr: float = 4e-3
+    stage1_epochs: int = 5
+    stage1_lr: float = 2.4e-2
+    alpha: float = 1.0
+    tau: float = 1.0
+    tune_lr: float = 1.6e-2
+    tune_warmup_epochs: float = 0.2
+    strategy: str = "continuous"
+    batch_size: int = 128
+    val_size: int = 2000
+    train_limit: int | None = 24000
+    test_limit: int | None = None
+    progress: bool = True
+    quick: bool = False
+
+    @classmethod
+    def for_mode(cls, quick: bool = False, **overrides: Any) -> "CompareConfig":
+        base: dict[str, Any] = {}
+        if quick:
+            # Every method end to end on a data subset with one epoch per stage: a smoke test.
+            base = dict(sizes=[(2, 4), (4, 8)], tune_epochs=[0, 1], teacher_epochs=1, stage1_epochs=1,
+                        val_size=200, train_limit=1024, test_limit=500, out="runs/compare-quick")
+        merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(quick=quick, **merged)
+
+    def __post_init__(self) -> None:
+        canonical = [m if m in LETS_METHODS else ALIASES.get(m, m) for m in self.methods]
+        unknown = [m for m, c in zip(self.methods, canonical) if c not in METHOD_NAMES]
+        if not self.methods or unknown:
+            raise ValueError(f"methods must be a non-empty list of {list(METHOD_NAMES)}, got {self.methods!r}")
+        self.methods = list(dict.fromkeys(canonical))
+        self.sizes = [tuple(int(v) for v in s) for s in self.sizes]
+        if not self.sizes:
+            raise ValueError("compare needs at least one Des-Net size")
+        if not self.tune_epochs or any(isinstance(e, bool) or int(e) != e or e < 0 for e in self.tune_epochs):
+            raise ValueError(f"tune_epochs must be a non-empty list of integers >= 0, got {self.tune_epochs!r}")
+        self.tune_epochs = sorted(set(int(e) for e in self.tune_epochs))
+        if self.dataset not in COMPARE_DATASETS:
+            raise ValueError(f"dataset must be one of {list(COMPARE_DATASETS)}, got {self.dataset!r}")
+        if self.dataset == "folder" and self.data_dir is None:
+            raise ValueError("the 'folder' dataset needs data_dir (an image folder with one subfolder per class)")
+
+    def model_config(self, num_classes: int = 10) -> LetsConfig:
+        return presets.tiny(num_classes=num_classes)
+
+
+@dataclass
+class Stage1:
+    """One method's trained stage 1: how to emit a size, what it stores, what it cost."""
+
+    emit: Callable[[int, int], VisionTransformer]
+    supports: Callable[[int, int], bool]
+    stored_parameters: int
+    seconds: float
+    history: list[dict]
+
+
+def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
+    """Run every method of ``cfg`` and write compare.json, compare.md and compare.png."""
+    env = env or DistEnv()
+    started = time.perf_counter()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = pick_dataset(cfg)
+    model_cfg = cfg.model_config()
+    lg = model_cfg.learngene
+    splits = load_splits(dataset, cfg.data_dir, image_size=lg.img_size, channels=lg.in_chans, val_size=cfg.val_size,
+                         train_limit=cfg.train_limit, test_limit=cfg.test_limit, seed=cfg.seed)
+    if splits.num_classes != lg.num_classes:
+        model_cfg = cfg.model_config(splits.num_classes)
+    _say(env, f"data: {splits.describe()}")
+
+    def recipe(epochs: int, lr: float, warmup: float, alpha: float = 0.0) -> TrainConfig:
+        return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, lr=lr, warmup_epochs=warmup, alpha=alpha,
+                           tau=cfg.tau, seed=cfg.seed, progress=cfg.progress)
+
+    t0 = time.perf_counter()
+    teacher, teacher_meta = train_teacher(splits, recipe(cfg.teacher_epochs, cfg.teacher_lr, 0.3), out / "teacher",
+                                          cfg.teacher_arch, resume=True, env=env)
+    teacher_seconds = time.perf_counter() - t0
+    _say(env, f"teacher {cfg.teacher_arch}: test top-1 {teacher_meta['test_top1']:.4f}")
+
+    stage1_recipe = recipe(cfg.stage1_epochs, cfg.stage1_lr, 0.5, cfg.alpha)
+    stage1: dict[str, Stage1] = {}
+    for method in cfg.methods:
+        stage1[method] = _train_stage1(method, cfg, model_cfg, splits, teacher, stage1_recipe, out, env)
+        _say(env, f"{method}: stage 1 done ({stage1[method].seconds:.0f} s)")
+
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for heads, depth in cfg.sizes:
+        size = f"{heads}x{depth}"
+        results[size] = {}
+        for method, trained in stage1.items():
+            if not trained.supports(heads, depth):
+                continue
+            results[size][method] = _tune(cfg, trained, splits, heads, depth, method, recipe, out, env)
+            _say(env, f"{method} H{heads}-L{depth}: " + ", ".join(
+                f"{e} ep {v:.4f}" for e, v in results[size][method]["top1_by_epochs"].items()))
+
+    report = {
+        "config": dataclasses.asdict(cfg),
+        "dataset": splits.describe(),
+        "model_config": model_cfg.to_dict(),
+        "teacher": {"arch": cfg.teacher_arch, "params": teacher_meta["params"],
+                    "test_top1": teacher_meta["test_top1"], "seconds": round(teacher_seconds, 1)},
+        "methods": {m: {"stored_parameters": s.stored_parameters, "stage1_seconds": round(s.seconds, 1),
+                        "stage1_history": s.history, "distills": m != "scratch"} for m, s in stage1.items()},
+        "sizes": {f"{h}x{d}": {"heads": h, "depth": d, "params": des_param_count(model_cfg, h, d)}
+                  for h, d in cfg.sizes},
+        "results": results,
+        "seconds_total": round(time.perf_counter() - started, 1),
+        "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                        "python": platform.python_version(), "device": str(env.device), "processes": env.world_size},
+    }
+    if env.is_main:
+        write_compare_report(report, out)
+    return report
+
+
+def _train_stage1(method: str, cfg: CompareConfig, model_cfg: LetsConfig, splits, teacher, recipe: TrainConfig,
+                  out: Path, env: DistEnv) -> Stage1:
+    t0 = time.perf_counter()
+    folder = out / f"stage1-{method}"
+    if method in LETS_METHODS:
+        elastic = ElasticConfig(strategy=cfg.strategy) if method == "lets-elastic" else None
+        result = train_aux(model_cfg, splits, recipe, folder, teacher=teacher, resume=True, env=env, elastic=elastic)
+        aux = result.model.eval()
+
+        def supports(heads: int, depth: int) -> bool:
+            try:
+                des_param_count(model_cfg, heads, depth)
+            except DesSizeError:
+                return False
+            return True
+
+        return Stage1(lambda h, d: emit_des(aux, h, d, strategy=cfg.strategy), supports,
+                      aux.trainable_parameter_count(), time.perf_counter() - t0, result.history)
+    spec = METHODS[method]
+    source = spec.train_stage1(splits, teacher, model_cfg, recipe, folder, resume=True, env=env,
+                               sizes=[s for s in cfg.sizes if spec.supports(model_cfg, *s)])
+    return Stage1(lambda h, d: spec.emit(source, h, d), lambda h, d: spec.supports(model_cfg, h, d),
+                  source.stored_parameters, time.perf_counter() - t0, source.history)
+
+
+def _tune(cfg: CompareConfig, trained: Stage1, splits, heads: int, depth: int, method: str, recipe, out: Path,
+          env: DistEnv) -> dict[str, Any]:
+    top1, seconds = {}, {}
+    for epochs in cfg.tune_epochs:
+        t0 = time.perf_counter()
+        model = trained.emit(heads, depth)  # a fresh copy per run: each tuning length has its own schedule
+        if epochs > 0:
+            run = finetune(model, splits, recipe(epochs, cfg.tune_lr, cfg.tune_warmup_epochs),
+                           out / "tune" / f"{method}_h{heads}_l{depth}_{epochs}ep", resume=True, env=env,
+                           desc=f"{method} H{heads}-L{depth} ({epochs} ep)")
+            model = run.model
+        top1[str(epochs)] = evaluate_split(model, splits, env=env)["top1"]
+        seconds[str(epochs)] = round(time.perf_counter() - t0, 1)
+    return {"top1_by_epochs": top1, "seconds_by_epochs": seconds}
+
+
+def _say(env: DistEnv, text: str) -> None:
+    if env.is_main:
+        print(text, flush=True)

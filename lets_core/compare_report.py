@@ -1,0 +1,159 @@
+"""Writing ``lets compare``'s report: compare.json (the numbers), compare.md (tables and a reading
+computed from them) and compare.png (the paper's Fig. 4 and Fig. 5 forms)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LETS_METHODS = ("lets", "lets-elastic")
+
+
+def write_compare_report(report: dict, out: Path) -> None:
+    out = Path(out)
+    (out / "compare.json").write_text(json.dumps(report, indent=2))
+    (out / "compare.md").write_text(markdown(report))
+    plot(report, out / "compare.png")
+    print("\n".join(["", *top1_lines(report), "", *reading(report), ""]), flush=True)
+
+
+def top1_lines(report: dict) -> list[str]:
+    """One table: a row per (size, method), a column per number of tuning epochs."""
+    epochs = report["config"]["tune_epochs"]
+    head = ["Des-Net", "method", *[("direct" if e == 0 else f"+ {e} ep") for e in epochs]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for size, methods in report["results"].items():
+        for method, r in methods.items():
+            best = [_best_at(report, size, e) for e in epochs]
+            cells = [_pct(r["top1_by_epochs"].get(str(e)), bold=b == method) for e, b in zip(epochs, best)]
+            lines.append(f"| {_name(report, size)} | {method} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def storage_lines(report: dict) -> list[str]:
+    """What each method stores to initialize the whole family, and what it spent (measured seconds)."""
+    lines = ["| method | stored parameters | stage-1 s | tuning s (all sizes and lengths) | total s |",
+             "|---|---|---|---|---|"]
+    for method, m in report["methods"].items():
+        tune = sum(sum(r["seconds_by_epochs"].values()) for size in report["results"].values()
+                   for name, r in size.items() if name == method)
+        teacher = report["teacher"]["seconds"] if m["distills"] else 0.0
+        lines.append(f"| {method} | {m['stored_parameters']:,} | {m['stage1_seconds']:.0f} | {tune:.0f} | "
+                     f"{teacher + m['stage1_seconds'] + tune:.0f} |")
+    return lines
+
+
+def reading(report: dict) -> list[str]:
+    """Where a LeTs variant wins or loses against each other method after 1 tuning epoch (or the
+    smallest positive number run), computed from the numbers."""
+    tuned = [e for e in report["config"]["tune_epochs"] if e > 0]
+    if not tuned:
+        return ["- No tuning epochs were run; compare the direct columns."]
+    e = str(tuned[0])
+    lines = []
+    for lets in [m for m in LETS_METHODS if m in report["methods"]]:
+        for other in [m for m in report["methods"] if m not in LETS_METHODS]:
+            gaps = {size: r[lets]["top1_by_epochs"][e] - r[other]["top1_by_epochs"][e]
+                    for size, r in report["results"].items() if lets in r and other in r}
+            if not gaps:
+                continue
+            wins = sum(g >= 0 for g in gaps.values())
+            detail = ", ".join(f"{_name(report, s)} {100 * g:+.1f}" for s, g in gaps.items())
+            verdict = "at least equal at every size" if wins == len(gaps) else (
+                "behind at every size" if wins == 0 else f"ahead at {wins} of {len(gaps)} sizes")
+            lines.append(f"- {lets} + {e} ep against {other} + {e} ep: {verdict} (points: {detail}).")
+    return lines or ["- No LeTs method was run."]
+
+
+def markdown(report: dict) -> str:
+    ds, cfg, env = report["dataset"], report["config"], report["environment"]
+    mode = "quick smoke run on a data subset (not a result)" if cfg["quick"] else "run"
+    parts = [
+        "# LeTs compared with its rivals", "",
+        f"{mode} on **{ds['dataset']}**: {ds['train']:,} training, {ds['val']:,} validation and {ds['test']:,} test "
+        f"images ({ds['in_chans']} x {ds['image_size']} x {ds['image_size']}, {ds['num_classes']} classes). "
+        f"torch {env['torch']}, {env['threads']} threads on {env['device']}; total {report['seconds_total']:.0f} s. "
+        f"One seed ({cfg['seed']}).", "",
+        f"- Teacher `{report['teacher']['arch']}`: test top-1 {_pct(report['teacher']['test_top1'])}, shared by "
+        f"every method that distills.",
+        f"- Stage 1 of every method: {cfg['stage1_epochs']} epochs, lr {cfg['stage1_lr']:g} per 512 images, "
+        f"loss (1 - alpha) CE + alpha KD with alpha {cfg['alpha']:g}, tau {cfg['tau']:g}.",
+        f"- Tuning of every method: lr {cfg['tune_lr']:g} per 512 images, warm-up {cfg['tune_warmup_epochs']:g} "
+        "epochs then cosine; each length is a separate run with its own schedule. *direct* is the emitted "
+        "network without training. Bold: the best method of that size and column.", "",
+        "Test top-1 (%):", "",
+        *top1_lines(report), "",
+        "## Storage and cost of the whole family", "",
+        "Stored parameters: what must be kept to initialize every size (the paper's Table 2 argument). Seconds "
+        "are measured wall clock, evaluation included; the teacher's are added to every method that distills.", "",
+        *storage_lines(report), "",
+        "## What the numbers say", "",
+        *reading(report), "",
+    ]
+    return "\n".join(parts)
+
+
+def plot(report: dict, path: Path) -> None:
+    """Top: top-1 against tuning epochs, one panel per size (Fig. 4). Bottom: top-1 against the
+    Des-Net's parameters, direct and after the first tuning length (Fig. 5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    sizes = list(report["results"])
+    methods = list(report["methods"])
+    colors = {m: f"C{i}" for i, m in enumerate(methods)}
+    epochs = report["config"]["tune_epochs"]
+    tuned = [e for e in epochs if e > 0][:1]
+    fig, axes = plt.subplots(2, max(len(sizes), 2), figsize=(4.2 * max(len(sizes), 2), 8.0), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        for method, r in report["results"][size].items():
+            ax.plot(epochs, [100 * r["top1_by_epochs"][str(e)] for e in epochs], "o-" if method in LETS_METHODS
+                    else "s--", color=colors[method], label=method)
+        ax.set(title=f"{_name(report, size)} ({report['sizes'][size]['params']:,} params)", xlabel="tuning epochs",
+               xticks=epochs)
+        ax.grid(alpha=0.3)
+    for ax in axes[0][len(sizes):]:
+        ax.axis("off")
+    axes[0][0].set_ylabel("test top-1 (%)")
+    for ax, e in zip(axes[1], [0, *tuned]):
+        for method in methods:
+            points = [(report["sizes"][s]["params"], 100 * r[method]["top1_by_epochs"][str(e)])
+                      for s, r in report["results"].items() if method in r]
+            if points:
+                xs, ys = zip(*sorted(points))
+                ax.plot(xs, ys, "o-" if method in LETS_METHODS else "s--", color=colors[method], label=method)
+        ax.set(title="direct (no tuning)" if e == 0 else f"after {e} tuning epoch(s)", xlabel="Des-Net parameters",
+               xscale="log")
+        ax.grid(alpha=0.3)
+    for ax in axes[1][1 + len(tuned):]:
+        ax.axis("off")
+    axes[1][0].set_ylabel("test top-1 (%)")
+    # One legend for the figure: some methods make only some sizes, so no single panel shows them all.
+    handles = [Line2D([], [], color=colors[m], marker="o" if m in LETS_METHODS else "s",
+                      ls="-" if m in LETS_METHODS else "--") for m in methods]
+    fig.legend(handles, methods, loc="lower center", ncol=len(methods), fontsize=8)
+    fig.suptitle(f"LeTs and its rivals on {report['dataset']['dataset']} (one seed)")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _best_at(report: dict, size: str, epochs: int) -> str | None:
+    scores = {m: r["top1_by_epochs"].get(str(epochs)) for m, r in report["results"][size].items()}
+    scores = {m: v for m, v in scores.items() if v is not None}
+    return max(scores, key=scores.get) if scores else None
+
+
+def _name(report: dict, size: str) -> str:
+    s = report["sizes"][size]
+    return f"H{s['heads']}-L{s['depth']}"
+
+
+def _pct(value: float | None, bold: bool = False) -> str:
+    if value is None:
+        return "–"
+    text = f"{100 * value:.2f}"
+    return f"**{text}**" if bold else text

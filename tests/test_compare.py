@@ -1,0 +1,64 @@
+"""`lets compare` through the Python API: every method end to end on a tiny dataset, the report's
+files, caching of finished work, and clear errors for bad settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from train_helpers import fake_fashion_mnist
+
+from lets_core.baselines import METHODS
+from lets_core.compare import METHOD_NAMES, CompareConfig, run_compare
+
+
+def _config(tmp_path, **overrides) -> CompareConfig:
+    base = dict(dataset="fashion-mnist", data_dir=str(fake_fashion_mnist(tmp_path / "fm", n_train=160)),
+                val_size=32, sizes=[(2, 4), (4, 8)], tune_epochs=[0, 1], teacher_epochs=1, stage1_epochs=1,
+                batch_size=32, out=str(tmp_path / "cmp"), progress=False)
+    return CompareConfig(**{**base, **overrides})
+
+
+def test_every_method_runs_end_to_end_and_the_report_is_written(tmp_path):
+    cfg = _config(tmp_path)
+    report = run_compare(cfg)
+    assert set(report["methods"]) == set(METHOD_NAMES) == {"lets", "lets-elastic", *METHODS}
+    for size, methods in report["results"].items():
+        heads = report["sizes"][size]["heads"]
+        expected = set(METHOD_NAMES) - ({"tleg", "sws"} if heads != 4 else set())  # Aux width only
+        assert set(methods) == expected, size
+        for r in methods.values():
+            assert set(r["top1_by_epochs"]) == {"0", "1"}
+            assert all(0.0 <= v <= 1.0 for v in r["top1_by_epochs"].values())
+    assert report["methods"]["scratch"]["stored_parameters"] == 0
+    assert report["methods"]["lets"]["stored_parameters"] < report["methods"]["pre-fin"]["stored_parameters"]
+    out = tmp_path / "cmp"
+    assert json.loads((out / "compare.json").read_text())["results"] == report["results"]
+    text = (out / "compare.md").read_text()
+    assert "| H2-L4 | lets-elastic |" in text and "stored parameters" in text
+    assert (out / "compare.png").stat().st_size > 10_000
+
+    # A second run with the same --out reuses every finished stage 1 and tuning run.
+    again = run_compare(_config(tmp_path, methods=["lets", "imwlm"]))
+    for name in ("lets", "imwlm"):
+        assert again["methods"][name]["stage1_history"] == report["methods"][name]["stage1_history"]
+        for size in again["results"]:
+            assert again["results"][size][name]["top1_by_epochs"] == report["results"][size][name]["top1_by_epochs"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(methods=["lets", "bogus"]), "methods must be a non-empty list of"),
+    (dict(methods=[]), "methods must be a non-empty list of"),
+    (dict(tune_epochs=[1, -1]), "tune_epochs must be a non-empty list of integers >= 0"),
+    (dict(tune_epochs=[1.5]), "tune_epochs must be a non-empty list of integers >= 0"),
+    (dict(dataset="imagenet"), "dataset must be one of"),
+    (dict(dataset="folder", data_dir=None), "needs data_dir"),
+    (dict(sizes=[]), "at least one Des-Net size"),
+])
+def test_bad_settings_are_named(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _config(tmp_path, **overrides)
+
+
+def test_aliases_name_the_same_method(tmp_path):
+    assert _config(tmp_path, methods=["weight-selection", "imwlm", "lets"]).methods == ["imwlm", "lets"]
