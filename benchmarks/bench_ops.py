@@ -35,6 +35,7 @@ import lets_core
 from bench_common import records_json
 from lets_core import ops as lops
 from lets_core.ops import reference
+from released_code import check_same, generation_matmul_flops, released_code_state
 
 OPS = torch.ops.lets_core
 
@@ -121,47 +122,6 @@ def fallback_ops(naive: bool = False):
         yield
     finally:
         lops._ops = saved
-
-
-def released_code_state(aux: lets_core.AuxNet) -> dict[str, torch.Tensor]:
-    """Generation as in the authors' code: every Aux layer re-widens its group's learngene blocks
-    with concatenations, then mixes them; nothing is shared between Aux layers."""
-    cfg, lg, w, dep = aux.cfg, aux.learngene, aux.width, aux.depth
-    s, tie = cfg.transform.group_size, cfg.transform.tie_length
-    blocks, fe_out, fe_in = lg.blocks, w.f_e[None, None], w.f_e[None]
-    spec = {  # module: (weight, bias, f_out, f_in, G module type(s))
-        "norm1": ("norm1_w", "norm1_b", fe_out, None, "norm1"),
-        "attn.qkv": ("qkv_w", "qkv_b", None, fe_in, "qkv"),
-        "attn.proj": ("proj_w", "proj_b", fe_out, None, "proj"),
-        "norm2": ("norm2_w", "norm2_b", fe_out, None, "norm2"),
-        "mlp.fc1": ("fc1_w", "fc1_b", None, fe_in, "fc1"),
-        "mlp.fc2": ("fc2_w", "fc2_b", fe_out, None, "fc2"),
-    }
-    state = {}
-    for i in range(cfg.aux_depth):
-        row = i // tie
-        first = cfg.group_of_row(row) * s
-        sl = slice(first, first + s)
-        for module, (wk, bk, f_out, f_in, gtype) in spec.items():
-            if gtype == "qkv":
-                f_out, cw, cb = w.f_qkv[sl], dep.qkv_coeff(0)[row], dep.qkv_coeff(1)[row]
-            elif gtype == "fc1":
-                f_out, cw, cb = w.f_ffn[sl][:, None], dep.coeff(gtype, 0)[row], dep.coeff(gtype, 1)[row]
-            else:
-                cw, cb = dep.coeff(gtype, 0)[row], dep.coeff(gtype, 1)[row]
-            if gtype == "proj":
-                f_in = w.f_qkv[sl, 2]
-            if gtype == "fc2":
-                f_in = w.f_ffn[sl]
-            if blocks[wk].dim() == 2:  # LayerNorm: widen_vector
-                wide_w, wide_b = reference.widen_vector(blocks[wk][sl], f_out), reference.widen_vector(blocks[bk][sl], f_out)
-            else:
-                wide_w, wide_b = reference.widen(blocks[wk][sl], blocks[bk][sl], f_out, f_in)
-            chunks = cw.dim()  # (3, s) for qkv: one coefficient per q|k|v chunk
-            mix_w = reference.group_mix(wide_w, cw[None] if chunks == 2 else cw[None, None])[0]
-            mix_b = reference.group_mix(wide_b, cb[None] if chunks == 2 else cb[None, None])[0]
-            state[f"blocks.{i}.{module}.weight"], state[f"blocks.{i}.{module}.bias"] = mix_w, mix_b
-    return state
 
 
 def generation_step(aux: lets_core.AuxNet, way: str) -> Callable[[], None]:
@@ -259,6 +219,16 @@ def main() -> None:
         for preset, cfg in presets:
             torch.manual_seed(0)
             aux = lets_core.AuxNet(cfg).to(device=device, dtype=dtype)
+            # The baseline must be the released algorithm: same weights, and its work counted beside ours.
+            diff = check_same(aux)
+            flops = generation_matmul_flops(aux, fallback_ops)
+            print(f"{device:4} generation forward matmul GFLOPs ({preset}): released {flops['released'] / 1e9:.3f}, "
+                  f"lets_core {flops['lets'] / 1e9:.3f} ({flops['released'] / flops['lets']:.2f}x); "
+                  f"max weight difference {diff:.1e}", flush=True)
+            records.append({"op": "generation forward matmul FLOPs", "shapes": f"{preset}: all blocks and module types",
+                            "released_code_flops": flops["released"], "lets_flops": flops["lets"],
+                            "ratio": round(flops["released"] / flops["lets"], 3), "max_weight_difference": diff,
+                            **environment(device)})
             ways = ("compiled", "fallback", "fallback-naive", "released-code")
             for way, (ms, spread) in interleaved_medians(aux, ways, device, args.min_run_time, args.rounds).items():
                 record("generation step", f"{preset}: all blocks and module types", device, way, "fwd+bwd", ms,
