@@ -7,6 +7,8 @@ and the library cannot drift apart.
 from __future__ import annotations
 
 import argparse
+import math
+from typing import Callable
 
 from .config import F_INIT_SCHEMES, G_INIT_SCHEMES
 from .data.sources import DATASETS
@@ -17,6 +19,127 @@ from .train.recipes import LARGE_DATASET, RECIPE_NAMES
 PRESETS = ("tiny", "paper")
 TRAINING_COMMANDS = ("train-teacher", "train-aux", "finetune", "demo")
 _T = TrainConfig()
+
+
+# Value types of the flags. Each raises ArgumentTypeError with a message naming the bad value and
+# what is allowed, so argparse prints "lets CMD: error: argument --flag: ..." and exits 2. The
+# same functions validate the values of a --config file (see cli.config_argv), so a file cannot
+# smuggle in a value the flag would refuse.
+
+
+def _number(text: str, kind: type) -> int | float:
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def count(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    # float() accepts "nan" and "inf"; no option of lets means either, and both would train
+    # (or evaluate) silently to NaN.
+    value = _number(text, float)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def rate(text: str) -> float:
+    """A drop-path (stochastic depth) rate: a probability below 1."""
+    value = _number(text, float)
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
+    return value
+
+
+def val_size(text: str) -> float | int:
+    """One flag for both forms: a fraction in [0, 1), or a whole count of images from 1 up."""
+    value = _number(text, float)
+    if math.isfinite(value) and 0 <= value < 1:
+        return value
+    if math.isfinite(value) and value >= 1 and value.is_integer():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) or a whole count >= 1, got {text!r}")
+
+
+def _items(text: str, parse_item: Callable[[str], object], form: str) -> list:
+    values = []
+    for item in (item.strip() for item in str(text).split(",")):
+        try:
+            values.append(parse_item(item))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"item {item!r} of {text!r} is not valid; expected {form}") from None
+    return values
+
+
+def _index(item: str) -> int:
+    if not item.isdigit():  # digits only: no sign, no spaces, no empty item
+        raise ValueError(item)
+    return int(item)
+
+
+def _positive(item: str) -> int:
+    if _index(item) < 1:
+        raise ValueError(item)
+    return int(item)
+
+
+def _comma_list(function: Callable[[str], list]) -> Callable[[str], list]:
+    # A --config file may give these flags as a JSON list (see cli.config_argv).
+    function.comma_list = True  # type: ignore[attr-defined]
+    return function
+
+
+@_comma_list
+def int_list(text: str) -> list[int]:
+    """Comma-separated positive integers (epoch budgets)."""
+    return _items(text, _positive, "comma-separated positive integers, e.g. 1,2,4")
+
+
+@_comma_list
+def index_list(text: str) -> list[int]:
+    """Comma-separated indices from 0 (a depth plan: the Aux layer of each Des layer)."""
+    return _items(text, _index, "comma-separated Aux layer indices, e.g. 0,2,4,6")
+
+
+@_comma_list
+def size_list(text: str) -> list[tuple[int, int]]:
+    """Des-Net sizes HEADSxDEPTH, comma-separated: "2x4,3x6" -> [(2, 4), (3, 6)]."""
+    def size(item: str) -> tuple[int, int]:
+        heads, sep, depth = item.lower().partition("x")
+        if not sep:
+            raise ValueError(item)
+        # "H3xL6" too: the Des-H3-L6 naming of the reports.
+        return _positive(heads.strip().removeprefix("h")), _positive(depth.strip().removeprefix("l"))
+
+    return _items(text, size, "comma-separated HEADSxDEPTH sizes of positive integers, e.g. 2x4,3x6")
+
+
+def name_list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """A type of comma-separated names among ``allowed``."""
+    def name(item: str) -> str:
+        if item not in allowed:
+            raise ValueError(item)
+        return item
+
+    @_comma_list
+    def names(text: str) -> list[str]:
+        return _items(text, name, f"comma-separated names among {list(allowed)}")
+
+    return names
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -40,12 +163,13 @@ def _data_flags(p: argparse.ArgumentParser, image_size_default: int | None = Non
     g.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
     g.add_argument("--data-dir", help="Fashion-MNIST folder (default $LETS_FASHION_MNIST_DIR or "
                    "/usr/share/datasets/fashion-mnist) or the image folder")
-    g.add_argument("--image-size", type=int, default=image_size_default,
+    g.add_argument("--image-size", type=positive_int, default=image_size_default,
                    help="resize images to this square size (default: the model's / the data's own)")
     g.add_argument("--channels", type=int, choices=(1, 3), help="convert images to 1 or 3 channels")
-    g.add_argument("--val-size", type=float, default=0.1, help="validation fraction (<1) or count (>=1) of the training data")
-    g.add_argument("--train-limit", type=int, help="use a seeded random subset of this many training images")
-    g.add_argument("--test-limit", type=int, help="use a seeded random subset of this many test images")
+    g.add_argument("--val-size", type=val_size, default=0.1,
+                   help="validation fraction (<1) or count (>=1) of the training data")
+    g.add_argument("--train-limit", type=positive_int, help="use a seeded random subset of this many training images")
+    g.add_argument("--test-limit", type=positive_int, help="use a seeded random subset of this many test images")
 
 
 def _train_flags(p: argparse.ArgumentParser, lr: float = _T.lr, alpha: float | None = None,
@@ -53,24 +177,27 @@ def _train_flags(p: argparse.ArgumentParser, lr: float = _T.lr, alpha: float | N
     """The TrainConfig flags; with ``from_recipe`` epochs, lr and warm-up default to --recipe's values."""
     g = p.add_argument_group("training recipe (lets_core.train.TrainConfig)")
     recipe_note = " (default: from --recipe)" if from_recipe else ""
-    g.add_argument("--epochs", type=int, default=None if from_recipe else _T.epochs, help=recipe_note.strip(" ()"))
-    g.add_argument("--batch-size", type=int, default=_T.batch_size, help="global batch over all processes")
-    g.add_argument("--lr", type=float, default=None if from_recipe else lr,
-                   help="peak learning rate for --lr-base-batch images per step" + recipe_note)
-    g.add_argument("--lr-base-batch", type=int, default=_T.lr_base_batch, help="linear scaling: lr x batch / this")
-    g.add_argument("--min-lr-ratio", type=float, default=_T.min_lr_ratio)
-    g.add_argument("--warmup-epochs", type=float, default=None if from_recipe else _T.warmup_epochs,
+    g.add_argument("--epochs", type=positive_int, default=None if from_recipe else _T.epochs,
                    help=recipe_note.strip(" ()"))
-    g.add_argument("--weight-decay", type=float, default=_T.weight_decay)
-    g.add_argument("--clip-grad", type=float, default=_T.clip_grad, help="max gradient norm (none by default)")
-    g.add_argument("--label-smoothing", type=float, default=_T.label_smoothing)
+    g.add_argument("--batch-size", type=positive_int, default=_T.batch_size, help="global batch over all processes")
+    g.add_argument("--lr", type=finite_float, default=None if from_recipe else lr,
+                   help="peak learning rate for --lr-base-batch images per step" + recipe_note)
+    g.add_argument("--lr-base-batch", type=positive_int, default=_T.lr_base_batch,
+                   help="linear scaling: lr x batch / this")
+    g.add_argument("--min-lr-ratio", type=finite_float, default=_T.min_lr_ratio)
+    g.add_argument("--warmup-epochs", type=finite_float, default=None if from_recipe else _T.warmup_epochs,
+                   help=recipe_note.strip(" ()"))
+    g.add_argument("--weight-decay", type=finite_float, default=_T.weight_decay)
+    g.add_argument("--clip-grad", type=finite_float, default=_T.clip_grad, help="max gradient norm (none by default)")
+    g.add_argument("--label-smoothing", type=finite_float, default=_T.label_smoothing)
     if alpha is not None:
-        g.add_argument("--alpha", type=float, default=alpha, help="loss = (1-alpha) CE + alpha KD; 0 = no distillation")
-        g.add_argument("--tau", type=float, default=_T.tau, help="distillation temperature")
+        g.add_argument("--alpha", type=finite_float, default=alpha,
+                       help="loss = (1-alpha) CE + alpha KD; 0 = no distillation")
+        g.add_argument("--tau", type=finite_float, default=_T.tau, help="distillation temperature")
     g.add_argument("--amp", choices=AMP_MODES, default=_T.amp, help="mixed precision (auto: bf16/fp16 on GPU, off on CPU)")
     g.add_argument("--no-augment", dest="augment", action="store_false", help="no random shifts and flips")
     g.add_argument("--seed", type=int, default=_T.seed)
-    g.add_argument("--num-workers", type=int, help="DataLoader workers per process (default: sized for the machine)")
+    g.add_argument("--num-workers", type=count, help="DataLoader workers per process (default: sized for the machine)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     g.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
     g.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -80,7 +207,7 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--preset", choices=PRESETS, default="tiny", help="LetsConfig preset (classes follow the data)")
     g.add_argument("--model-config", metavar="FILE", help="LetsConfig JSON (instead of --preset)")
-    g.add_argument("--drop-path", type=float, default=0.0, help="stochastic depth rate")
+    g.add_argument("--drop-path", type=rate, default=0.0, help="stochastic depth rate")
 
 
 def _stage1_flags(p: argparse.ArgumentParser) -> None:
@@ -97,27 +224,30 @@ def _stage1_flags(p: argparse.ArgumentParser) -> None:
                    "the recipe's)")
     g.add_argument("--g-init", choices=G_INIT_SCHEMES, help="G initialization (default: --model-config's, else "
                    "the recipe's)")
-    g.add_argument("--f-lr-scale", type=float, help="lr multiplier of the F matrices (default: the recipe's)")
-    g.add_argument("--g-lr-scale", type=float, help="lr multiplier of the G coefficients (default: the recipe's)")
+    g.add_argument("--f-lr-scale", type=finite_float, help="lr multiplier of the F matrices (default: the recipe's)")
+    g.add_argument("--g-lr-scale", type=finite_float,
+                   help="lr multiplier of the G coefficients (default: the recipe's)")
     g.add_argument("--elastic", action="store_true", help="also train sampled Des-Nets at every step "
                    "(the smallest size plus --elastic-random random sizes)")
-    g.add_argument("--elastic-random", type=int, default=e.num_random, help="random sizes per step besides the smallest")
-    g.add_argument("--elastic-min-heads", type=int, help="smallest heads sampled (default: the learngene's)")
-    g.add_argument("--elastic-min-depth", type=int, help="smallest depth sampled (default: the learngene's)")
-    g.add_argument("--elastic-max-depth", type=int, help="largest depth sampled (default: the Aux depth)")
+    g.add_argument("--elastic-random", type=count, default=e.num_random,
+                   help="random sizes per step besides the smallest")
+    g.add_argument("--elastic-min-heads", type=positive_int, help="smallest heads sampled (default: the learngene's)")
+    g.add_argument("--elastic-min-depth", type=positive_int, help="smallest depth sampled (default: the learngene's)")
+    g.add_argument("--elastic-max-depth", type=positive_int, help="largest depth sampled (default: the Aux depth)")
     g.add_argument("--elastic-target", choices=TARGETS, default=e.target,
                    help="what the sampled Des-Nets distill from")
-    g.add_argument("--elastic-weight", type=float, default=e.weight, help="weight of the Des-Nets' mean loss")
+    g.add_argument("--elastic-weight", type=finite_float, default=e.weight, help="weight of the Des-Nets' mean loss")
     g.add_argument("--elastic-strategy", choices=STRATEGIES, default=e.strategy,
                    help="selection of the sampled Des-Nets (emit with the same one)")
 
 
 def _des_flags(p: argparse.ArgumentParser, required: bool) -> None:
     g = p.add_argument_group("Des-Net")
-    g.add_argument("--heads", type=int, required=required, help="heads (width = heads x head_dim)")
-    g.add_argument("--depth", type=int, help="blocks (default: the plan's length)")
+    g.add_argument("--heads", type=positive_int, required=required, help="heads (width = heads x head_dim)")
+    g.add_argument("--depth", type=positive_int, help="blocks (default: the plan's length)")
     g.add_argument("--strategy", choices=STRATEGIES, default="continuous", help="which new neurons to keep")
-    g.add_argument("--plan", help="comma-separated Aux layer per Des layer, e.g. 0,2,4,6 (default: automatic)")
+    g.add_argument("--plan", type=index_list,
+                   help="comma-separated Aux layer per Des layer, e.g. 0,2,4,6 (default: automatic)")
 
 
 def info(sub) -> argparse.ArgumentParser:
@@ -153,7 +283,7 @@ def emit(sub) -> argparse.ArgumentParser:
     p = _parser(sub, "emit", "stage 2: build a Des-Net from a bundle and save it as a plain timm model")
     p.add_argument("--bundle", required=True, help="bundle folder (OUT/bundle of train-aux)")
     p.add_argument("--out", required=True, help="Des-Net folder to write (model.safetensors + config.json)")
-    p.add_argument("--drop-path", type=float, default=0.0, help="stochastic depth rate for its fine-tuning")
+    p.add_argument("--drop-path", type=rate, default=0.0, help="stochastic depth rate for its fine-tuning")
     _des_flags(p, required=True)
     return p
 
@@ -177,9 +307,11 @@ def evaluate(sub) -> argparse.ArgumentParser:
     src = p.add_argument_group("model (one of)")
     src.add_argument("--des", help="Des-Net folder")
     src.add_argument("--bundle", help="bundle folder (evaluates the Aux-Net)")
-    src.add_argument("--teacher", help="teacher folder from train-teacher")
+    src.add_argument("--teacher", help="teacher folder from train-teacher, or a checkpoint file with --teacher-arch")
+    p.add_argument("--teacher-arch", help="timm architecture of a --teacher checkpoint file (its classes, "
+                   "channels and image size are the data's)")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.add_argument("--json", action="store_true")
@@ -203,27 +335,31 @@ def demo(sub) -> argparse.ArgumentParser:
                    help="auto: Fashion-MNIST if installed, else digits")
     p.add_argument("--data-dir", help="Fashion-MNIST folder")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--sizes", help="Des-Nets as HEADSxDEPTH list, e.g. 2x4,3x6,4x8 (default: mode's)")
+    p.add_argument("--sizes", type=size_list, help="Des-Nets as HEADSxDEPTH list, e.g. 2x4,3x6,4x8 (default: mode's)")
     p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
-    p.add_argument("--stage1", help=f"comma-separated stage-1 variants among {','.join(STAGE1_VARIANTS)} "
+    p.add_argument("--stage1", type=name_list(STAGE1_VARIANTS),
+                   help=f"comma-separated stage-1 variants among {','.join(STAGE1_VARIANTS)} "
                    "(default: both)")
-    p.add_argument("--teacher-epochs", type=int)
-    p.add_argument("--aux-epochs", type=int)
-    p.add_argument("--scratch-epochs", help="comma-separated scratch budgets, e.g. 1,2,4 (default: mode's)")
-    p.add_argument("--alpha", type=float, default=d.alpha)
-    p.add_argument("--tau", type=float, default=d.tau)
-    p.add_argument("--aux-lr", type=float, default=d.aux_lr)
+    p.add_argument("--teacher-epochs", type=positive_int)
+    p.add_argument("--aux-epochs", type=positive_int)
+    p.add_argument("--scratch-epochs", type=int_list,
+                   help="comma-separated scratch budgets, e.g. 1,2,4 (default: mode's)")
+    p.add_argument("--alpha", type=finite_float, default=d.alpha)
+    p.add_argument("--tau", type=finite_float, default=d.tau)
+    p.add_argument("--aux-lr", type=finite_float, default=d.aux_lr)
     p.add_argument("--f-init", choices=F_INIT_SCHEMES, default=d.f_init)
     p.add_argument("--g-init", choices=G_INIT_SCHEMES, default=d.g_init)
-    p.add_argument("--f-lr-scale", type=float, default=d.f_lr_scale)
-    p.add_argument("--g-lr-scale", type=float, default=d.g_lr_scale)
-    p.add_argument("--elastic-random", type=int, default=d.elastic_random)
+    p.add_argument("--f-lr-scale", type=finite_float, default=d.f_lr_scale)
+    p.add_argument("--g-lr-scale", type=finite_float, default=d.g_lr_scale)
+    p.add_argument("--elastic-random", type=count, default=d.elastic_random)
     p.add_argument("--elastic-target", choices=TARGETS, default=d.elastic_target)
-    p.add_argument("--elastic-weight", type=float, default=d.elastic_weight)
-    p.add_argument("--des-lr", type=float, default=d.des_lr, help="shared by LeTs fine-tuning and scratch training")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--train-limit", type=int, help="training images (default 30000, a seeded subset; 58000 = all)")
-    p.add_argument("--test-limit", type=int)
+    p.add_argument("--elastic-weight", type=finite_float, default=d.elastic_weight)
+    p.add_argument("--des-lr", type=finite_float, default=d.des_lr,
+                   help="shared by LeTs fine-tuning and scratch training")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--train-limit", type=positive_int,
+                   help="training images (default 30000, a seeded subset; 58000 = all)")
+    p.add_argument("--test-limit", type=positive_int)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--device", choices=("cpu", "cuda"))
     return p

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import torch
 
-from . import presets
+from . import cli_args, presets
 from .config import LetsConfig
 from .data import FASHION_MNIST_INSTALL, fashion_mnist_available, load_splits
 from .data.sources import fashion_mnist_dir
-from .train import (TrainConfig, distributed_session, evaluate_split, finetune, load_des, load_teacher,
-                    parse_sizes, scratch_des, train_aux, train_teacher)
+from .train import (TrainConfig, distributed_session, evaluate_split, finetune, load_des, load_teacher, scratch_des,
+                    train_aux, train_teacher)
+from .train.teacher import TEACHER_META
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -51,14 +52,20 @@ def cmd_train_aux(args: argparse.Namespace) -> int:
     with distributed_session(args.device) as env:
         cfg = _model_config(args, None)
         lg = cfg.learngene
-        splits = _splits(args, image_size=args.image_size or lg.img_size, channels=args.channels or lg.in_chans)
-        if args.model_config is None:
-            cfg = _model_config(args, splits.num_classes)
-        teacher = None
+        teacher_meta = None
         if args.alpha > 0:
             if not args.teacher:
                 raise ValueError(f"--alpha {args.alpha} distills from a teacher: pass --teacher (a folder from "
                                  "`lets train-teacher`), or --alpha 0 for the no-distillation ablation")
+            teacher_meta = _teacher_meta(args)  # a wrong path fails before the data is read
+        splits = _splits(args, image_size=_given(args.image_size, lg.img_size),
+                         channels=_given(args.channels, lg.in_chans))
+        if args.model_config is None:
+            cfg = _model_config(args, splits.num_classes)
+        teacher = None
+        if teacher_meta is not None:
+            _check_fits(f"teacher {args.teacher!r}", splits, teacher_meta.get("num_classes"),
+                        teacher_meta.get("in_chans"))
             teacher = load_teacher(args.teacher, args.teacher_arch, num_classes=splits.num_classes,
                                    in_chans=splits.in_chans, img_size=splits.image_size)
         cfg = _apply_stage1_recipe(args, cfg, len(splits.train), env.is_main)
@@ -107,10 +114,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             size, chans = model.lets_model_args["img_size"], model.lets_model_args["in_chans"]
         else:
             size, chans = base_cfg.learngene.img_size, base_cfg.learngene.in_chans
-        splits = _splits(args, image_size=args.image_size or size, channels=args.channels or chans)
+        splits = _splits(args, image_size=_given(args.image_size, size), channels=_given(args.channels, chans))
         if model is None:
             cfg = base_cfg if args.model_config else _model_config(args, splits.num_classes)
             model = scratch_des(cfg, args.heads, args.depth, drop_path_rate=args.drop_path, seed=args.seed)
+        source = (f"Des-Net {args.des!r}" if args.des else
+                  f"the Des-Net emitted from {args.bundle!r}" if args.bundle else "the scratch Des-Net")
+        _check_des_fits(model, splits, source)
         result = finetune(model, splits, _recipe(args), args.out, resume=args.resume, env=env)
         test = evaluate_split(result.model, splits, env=env)
         if env.is_main:
@@ -124,6 +134,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     chosen = [name for name in ("des", "bundle", "teacher") if getattr(args, name)]
     if len(chosen) != 1:
         raise ValueError(f"evaluate needs exactly one of --des, --bundle, --teacher; got {chosen or 'none'}")
+    model, meta = None, {}
     if args.des:
         model = load_des(args.des)
         size, chans = model.lets_model_args["img_size"], model.lets_model_args["in_chans"]
@@ -131,13 +142,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from .bundle import load_bundle
 
         model = load_bundle(args.bundle)
-        size, chans = model.cfg.learngene.img_size, model.cfg.learngene.in_chans
+        lg = model.cfg.learngene
+        size, chans = lg.img_size, lg.in_chans
+        meta = {"num_classes": lg.num_classes, "in_chans": lg.in_chans, "img_size": lg.img_size}
     else:
-        model = load_teacher(args.teacher)
-        meta = json.loads((Path(args.teacher) / "teacher.json").read_text())
-        size, chans = meta["img_size"], meta["in_chans"]
+        # A teacher folder records its input; a checkpoint file takes the data's.
+        meta = _teacher_meta(args) or {}
+        size, chans = meta.get("img_size"), meta.get("in_chans")
     with distributed_session(args.device) as env:
-        splits = _splits(args, image_size=args.image_size or size, channels=args.channels or chans)
+        splits = _splits(args, image_size=_given(args.image_size, size), channels=_given(args.channels, chans))
+        if args.des:
+            _check_des_fits(model, splits, f"Des-Net {args.des!r}")
+        else:
+            # A CNN teacher takes any image size, so only a bundle's size is checked.
+            what = f"bundle {args.bundle!r}" if args.bundle else f"teacher {args.teacher!r}"
+            _check_fits(what, splits, meta.get("num_classes"), meta.get("in_chans"),
+                        meta.get("img_size") if args.bundle else None)
+        if model is None:
+            model = load_teacher(args.teacher, args.teacher_arch, num_classes=splits.num_classes,
+                                 in_chans=splits.in_chans, img_size=splits.image_size)
         metrics = evaluate_split(model, splits, args.split, batch_size=args.batch_size, env=env)
         if env.is_main:
             print(json.dumps(metrics) if args.json else
@@ -146,7 +169,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import DemoConfig, run_demo
+    from .demo import STAGE1_VARIANTS, DemoConfig, run_demo
 
     overrides = {k: getattr(args, k) for k in ("out", "dataset", "data_dir", "seed", "strategy", "teacher_epochs",
                                                "aux_epochs", "alpha", "tau", "aux_lr", "f_init", "g_init",
@@ -154,11 +177,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                                "elastic_weight", "des_lr", "batch_size", "train_limit",
                                                "test_limit", "progress")}
     if args.stage1:
-        overrides["stage1"] = [v.strip() for v in args.stage1.split(",")]
+        overrides["stage1"] = _list_flag(args.stage1, cli_args.name_list(STAGE1_VARIANTS), "--stage1")
     if args.sizes:
-        overrides["sizes"] = parse_sizes(args.sizes)
+        overrides["sizes"] = _list_flag(args.sizes, cli_args.size_list, "--sizes")
     if args.scratch_epochs:
-        overrides["scratch_epochs"] = [int(e) for e in args.scratch_epochs.split(",")]
+        overrides["scratch_epochs"] = _list_flag(args.scratch_epochs, cli_args.int_list, "--scratch-epochs")
     with distributed_session(args.device) as env:
         run_demo(DemoConfig.for_mode(args.quick, args.full, **overrides), env)
     return 0
@@ -235,11 +258,72 @@ def _elastic(args: argparse.Namespace):
                          target=args.elastic_target, weight=args.elastic_weight, strategy=args.elastic_strategy)
 
 
-def _plan(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError as exc:
-        raise ValueError(f"--plan {text!r} must be comma-separated Aux layer indices, e.g. 0,2,4,6") from exc
+def _plan(text: str | list[int] | None) -> list[int] | None:
+    return _list_flag(text, cli_args.index_list, "--plan") if text else None
 
+
+def _list_flag(value, parse, flag: str) -> list:
+    """A comma-list flag's value: parsed and checked by its type (cli_args) already, or still text
+    where the Namespace was built in Python."""
+    if not isinstance(value, str):
+        return list(value)
+    try:
+        return parse(value)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"{flag} {exc}") from exc
+
+
+def _given(value, default):
+    # Not `value or default`: a flag set to 0 must reach the check that refuses it, not vanish.
+    return default if value is None else value
+
+
+def _teacher_meta(args: argparse.Namespace) -> dict | None:
+    """What --teacher's folder records (teacher.json), or None for a checkpoint file with --teacher-arch.
+
+    Checked here, before any data is loaded, so that a wrong path says so rather than failing
+    later on what a checkpoint file would need.
+    """
+    path = Path(args.teacher)
+    if not path.exists():
+        raise ValueError(f"--teacher {args.teacher!r} does not exist; pass a folder written by `lets train-teacher` "
+                         "or a checkpoint file with --teacher-arch")
+    if path.is_file():
+        if not args.teacher_arch:
+            raise ValueError(f"--teacher {args.teacher!r} is a checkpoint file: pass its timm architecture with "
+                             "--teacher-arch (a folder from `lets train-teacher` records it)")
+        return None
+    meta_path = path / TEACHER_META
+    if not meta_path.is_file():
+        raise ValueError(f"--teacher folder {args.teacher!r} has no {TEACHER_META}; pass a folder written by "
+                         "`lets train-teacher`, or a checkpoint file with --teacher-arch")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(meta_path)!r} is not valid JSON ({exc}); train the teacher again") from exc
+    needed = ("arch", "num_classes", "in_chans", "img_size")
+    missing = [k for k in needed if k not in meta] if isinstance(meta, dict) else list(needed)
+    if missing:
+        raise ValueError(f"{str(meta_path)!r} lacks {missing}; a teacher.json holds {list(needed)}; "
+                         "train the teacher again")
+    if args.teacher_arch and args.teacher_arch != meta["arch"]:
+        raise ValueError(f"--teacher-arch {args.teacher_arch!r} contradicts the teacher folder's architecture "
+                         f"{meta['arch']!r}; --teacher-arch is for a checkpoint file, leave it out for a folder")
+    return meta
+
+
+def _check_des_fits(model, splits, what: str) -> None:
+    model_args = getattr(model, "lets_model_args", {})
+    _check_fits(what, splits, model_args.get("num_classes"), model_args.get("in_chans"), model_args.get("img_size"))
+
+
+def _check_fits(what: str, splits, num_classes: int | None, in_chans: int | None, img_size: int | None = None) -> None:
+    """Refuse data the model cannot take (None: not checked), naming both sides; otherwise the
+    mismatch surfaces as an IndexError of the loss or a shape assertion deep inside timm."""
+    pairs = (("{} classes", num_classes, splits.num_classes), ("{} channels", in_chans, splits.in_chans),
+             ("{} px images", img_size, splits.image_size))
+    bad = [(form.format(want), form.format(have)) for form, want, have in pairs if want is not None and want != have]
+    if bad:
+        want, have = (", ".join(side) for side in zip(*bad))
+        raise ValueError(f"{what} takes {want} but the data has {have}; use data with the model's classes, and "
+                         "--channels / --image-size matching the model")

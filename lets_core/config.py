@@ -16,6 +16,7 @@ from .errors import LetsConfigError
 
 F_INIT_SCHEMES = ("normalized-uniform", "net2net", "normal")
 G_INIT_SCHEMES = ("paper", "uniform", "spread")
+MAX_INIT_NOISE = 1.0
 
 # The module types that own one G coefficient set for weights (and LayerNorm gamma) and one for
 # biases (and beta). The order fixes the layout of the G tensor.
@@ -30,6 +31,10 @@ def _positive_int(owner: str, name: str, value: Any) -> None:
 def _choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise LetsConfigError(f"{owner}.{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _mlp_width(ratio: float, width: int, what: str) -> int:
@@ -67,8 +72,9 @@ class LearngeneConfig:
             raise LetsConfigError(
                 f"LearngeneConfig.embed_dim {self.embed_dim} must be a multiple of head_dim {self.head_dim}"
             )
-        if not (isinstance(self.mlp_ratio, (int, float)) and self.mlp_ratio > 0):
-            raise LetsConfigError(f"LearngeneConfig.mlp_ratio must be a positive number, got {self.mlp_ratio!r}")
+        # Finite: an infinite ratio would overflow when rounding the MLP width.
+        if not (_finite_number(self.mlp_ratio) and self.mlp_ratio > 0):
+            raise LetsConfigError(f"LearngeneConfig.mlp_ratio must be a finite number > 0, got {self.mlp_ratio!r}")
         # Every allowed width is a multiple of head_dim, so this makes every MLP width an integer.
         _mlp_width(self.mlp_ratio, self.head_dim, "head_dim")
 
@@ -109,8 +115,12 @@ class TransformConfig:
         _choice("TransformConfig", "g_init", self.g_init, G_INIT_SCHEMES)
         for name in ("f_noise", "g_noise"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if not (_finite_number(value) and value >= 0):
                 raise LetsConfigError(f"TransformConfig.{name} must be a finite number >= 0, got {value!r}")
+            # The noise perturbs entries of size 1 (the copied neuron, the copied layer's G entry);
+            # above 1 it buries them, and near the float limit the G normalization overflows to NaN.
+            if value > MAX_INIT_NOISE:
+                raise LetsConfigError(f"TransformConfig.{name} must be at most {MAX_INIT_NOISE}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +153,7 @@ class LetsConfig:
                 f"LetsConfig.aux_depth {self.aux_depth} cannot be laid out: it must be a multiple of "
                 f"(number of groups {self.num_groups}) x (tie_length {tf.tie_length}) = {unit}"
             )
-        if not (isinstance(self.drop_path_rate, (int, float)) and 0 <= self.drop_path_rate < 1):
+        if not (_finite_number(self.drop_path_rate) and 0 <= self.drop_path_rate < 1):
             raise LetsConfigError(f"LetsConfig.drop_path_rate must be in [0, 1), got {self.drop_path_rate!r}")
 
     # Derived sizes -----------------------------------------------------------------------------
@@ -184,19 +194,31 @@ class LetsConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LetsConfig":
+        _check_object(data, "LetsConfig")
         data = dict(data)
         lg = _build(LearngeneConfig, data.pop("learngene", {}), "learngene")
         tf = _build(TransformConfig, data.pop("transform", {}), "transform")
         return _build(cls, data, "LetsConfig", learngene=lg, transform=tf)
 
     @classmethod
-    def from_json(cls, text: str) -> "LetsConfig":
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes) -> "LetsConfig":
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise LetsConfigError(f"a LetsConfig must be a JSON object; the text is not valid JSON ({exc})") from exc
+        return cls.from_dict(data)
+
+
+def _check_object(data: Any, where: str) -> None:
+    # JSON from a file may hold anything; without this a list or a number fails as a TypeError.
+    if not isinstance(data, dict):
+        raise LetsConfigError(f"{where} must be a JSON object (a dict of its fields), got {data!r:.80}")
 
 
 def _build(kind: type, data: dict[str, Any], where: str, **extra: Any) -> Any:
+    _check_object(data, where)
     known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(map(str, set(data) - known))
     if unknown:
         raise LetsConfigError(f"unknown keys {unknown} in {where}; allowed: {sorted(known)}")
     return kind(**data, **extra)

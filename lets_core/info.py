@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -32,9 +33,12 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
+    # argparse, so that a mistyped flag exits 2 with the usage line instead of being ignored.
+    parser = argparse.ArgumentParser(prog="python -m lets_core.info", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the raw dict as JSON")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     info = extension_info()
-    print(json.dumps(info, indent=2) if "--json" in args else format_info(info))
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
 
 
 if __name__ == "__main__":

@@ -117,13 +117,21 @@ def load_image_folder(root: str | Path, channels: int, image_size: int,
     classes = classes or found
     if missing := sorted(set(found) - set(classes)):
         raise DatasetError(f"{str(root)!r} has class folders {missing} not among the classes {list(classes)}")
+    # With one class every prediction is right: top-1 would read 1.0 and mean nothing.
+    if len(classes) < 2:
+        raise DatasetError(f"image folder {str(root)!r} has {len(classes)} class folder(s) {list(classes)}; a "
+                           "classifier needs at least 2, one subfolder of images per class")
     if channels not in (1, 3):
         raise DatasetError(f"image folders are read with 1 (grey) or 3 (RGB) channels, got {channels}")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise DatasetError(f"image_size must be a positive integer, got {image_size!r}")
     mode = "L" if channels == 1 else "RGB"
-    images, labels = [], []
+    images, labels, empty = [], [], []
     for label, name in enumerate(classes):
         folder = root / name
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+        if not files:
+            empty.append(name)
         for path in files:
             try:
                 with Image.open(path) as img:
@@ -135,6 +143,11 @@ def load_image_folder(root: str | Path, channels: int, image_size: int,
             labels.append(label)
     if not images:
         raise DatasetError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {str(root)!r}/<class>/")
+    # A class without images is a label the model is trained on but never shown (or, in a test
+    # folder, never tested): almost always a wrong folder rather than an intended dataset.
+    if empty:
+        raise DatasetError(f"class folders {empty} under {str(root)!r} hold no images ({', '.join(IMAGE_SUFFIXES)}); "
+                           "every class needs at least one")
     return ImageSet(torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64), classes)
 
 

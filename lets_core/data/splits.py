@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,11 @@ def load_splits(name: str = "fashion-mnist", root: str | Path | None = None, *, 
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; allowed: {list(DATASETS)}")
+    # Checked up front: a wrong value must fail before minutes of decoding, and 0 is no "default".
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
+        raise DatasetError(f"image_size must be a positive integer or None, got {image_size!r}")
+    if channels is not None and channels not in (1, 3):
+        raise DatasetError(f"channels must be 1, 3 or None, got {channels!r}")
     gen = torch.Generator().manual_seed(seed)
     if name == "fashion-mnist":
         pool, test = load_fashion_mnist("train", root), load_fashion_mnist("test", root)
@@ -107,7 +113,7 @@ def _hold_out(data: ImageSet, gen: torch.Generator) -> tuple[ImageSet, ImageSet]
 
 
 def _count(size: float | int, total: int, what: str) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0:
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size < 0:
         raise DatasetError(f"{what} must be a fraction in [0, 1) or a count >= 0, got {size!r}")
     n = int(round(size * total)) if isinstance(size, float) else size
     if (isinstance(size, float) and size >= 1) or n >= total:
@@ -116,10 +122,12 @@ def _count(size: float | int, total: int, what: str) -> int:
 
 
 def _limit(data: ImageSet, limit: int | None, gen: torch.Generator, what: str) -> ImageSet:
-    if limit is None or limit >= len(data):
+    if limit is None:
         return data
-    if not isinstance(limit, int) or limit < 1:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise DatasetError(f"{what} must be a positive integer or None, got {limit!r}")
+    if limit >= len(data):
+        return data
     return data.subset(torch.randperm(len(data), generator=gen)[:limit].sort().values)
 
 

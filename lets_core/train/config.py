@@ -60,6 +60,18 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
         if not (_finite(self.alpha) and 0 <= self.alpha <= 1):
             raise ValueError(f"TrainConfig.alpha must be in [0, 1], got {self.alpha!r}")
+        # Below 1: label smoothing 1 spreads every target uniformly and leaves nothing to learn.
+        if not (_finite(self.label_smoothing) and 0 <= self.label_smoothing < 1):
+            raise ValueError(f"TrainConfig.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"TrainConfig.seed must be an integer, got {self.seed!r}")
+        if self.num_workers is not None and (not isinstance(self.num_workers, int) or isinstance(self.num_workers, bool)
+                                             or self.num_workers < 0):
+            raise ValueError(f"TrainConfig.num_workers must be None or an integer >= 0, got {self.num_workers!r}")
+        for name in ("augment", "progress"):
+            # Strictly bool: a string "false" from a config file is truthy.
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
         if self.clip_grad is not None and not (_finite(self.clip_grad) and self.clip_grad > 0):
             raise ValueError(f"TrainConfig.clip_grad must be a finite number > 0 or None, got {self.clip_grad!r}")
         if self.amp not in AMP_MODES:
