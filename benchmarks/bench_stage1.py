@@ -61,6 +61,10 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _typed(field_type: object, value: str) -> object:
+    if "bool" in str(field_type):  # before int: "augment=false" must not read as a true string
+        if value.lower() not in ("true", "false"):
+            raise SystemExit(f"{value!r} is not a boolean; use true or false")
+        return value.lower() == "true"
     if "int" in str(field_type) and "float" not in str(field_type):
         return int(value)
     if "float" in str(field_type):

@@ -1,4 +1,4 @@
-"""The ``lets`` command line: info, train-teacher, train-aux, emit, finetune, evaluate, demo.
+"""The ``lets`` command line: info, train-teacher, train-aux, emit, finetune, evaluate, demo, compare.
 
 Every flag maps to an argument of a Python function (lets_core.train, lets_core.demo), and every
 subcommand accepts ``--config FILE``: a JSON object whose keys are the flag names with

@@ -17,7 +17,7 @@ from .train.config import AMP_MODES, TrainConfig
 from .train.recipes import LARGE_DATASET, RECIPE_NAMES
 
 PRESETS = ("tiny", "paper")
-TRAINING_COMMANDS = ("train-teacher", "train-aux", "finetune", "demo")
+TRAINING_COMMANDS = ("train-teacher", "train-aux", "finetune", "demo", "compare")
 _T = TrainConfig()
 
 
@@ -107,6 +107,12 @@ def _comma_list(function: Callable[[str], list]) -> Callable[[str], list]:
 def int_list(text: str) -> list[int]:
     """Comma-separated positive integers (epoch budgets)."""
     return _items(text, _positive, "comma-separated positive integers, e.g. 1,2,4")
+
+
+@_comma_list
+def count_list(text: str) -> list[int]:
+    """Comma-separated integers from 0 (tuning lengths, where 0 means "evaluate directly")."""
+    return _items(text, _index, "comma-separated integers >= 0, e.g. 0,1,2,4")
 
 
 @_comma_list
@@ -358,7 +364,40 @@ def demo(sub) -> argparse.ArgumentParser:
                    help="shared by LeTs fine-tuning and scratch training")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--train-limit", type=positive_int,
-                   help="training images (default 30000, a seeded subset; 58000 = all)")
+                   help=f"training images (default {d.train_limit}, a seeded subset; 58000 = all)")
+    p.add_argument("--test-limit", type=positive_int)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    return p
+
+
+def compare(sub) -> argparse.ArgumentParser:
+    from .compare import COMPARE_DATASETS, METHOD_NAMES, CompareConfig
+
+    c = CompareConfig()
+    p = _parser(sub, "compare", "LeTs against weight selection (imwlm), TLEG, SWS, a nested ViT, Pre-Fin and "
+                "scratch: one teacher, stage-1 recipe and budget, tuning recipe; top-1 by tuning epochs per size")
+    p.add_argument("--out", help="output folder, also the cache of finished runs (default runs/compare or "
+                   "runs/compare-quick)")
+    p.add_argument("--quick", action="store_true", help="smoke run of every method on a data subset")
+    p.add_argument("--methods", type=name_list(METHOD_NAMES), help=f"comma-separated among {','.join(METHOD_NAMES)} "
+                   "(default: all)")
+    p.add_argument("--sizes", type=size_list, help="Des-Nets as HEADSxDEPTH list (default 2x4,3x6,4x8)")
+    p.add_argument("--tune-epochs", type=count_list, help="comma-separated tuning lengths, 0 = direct "
+                   "(default 0,1,2,4)")
+    p.add_argument("--dataset", choices=COMPARE_DATASETS, default=c.dataset,
+                   help="auto: Fashion-MNIST if installed, else digits; folder: --data-dir with a subfolder per class")
+    p.add_argument("--data-dir", help="Fashion-MNIST folder or the image folder")
+    p.add_argument("--seed", type=int, default=c.seed)
+    p.add_argument("--teacher-epochs", type=positive_int)
+    p.add_argument("--stage1-epochs", type=positive_int)
+    p.add_argument("--stage1-lr", type=finite_float, default=c.stage1_lr)
+    p.add_argument("--tune-lr", type=finite_float, default=c.tune_lr)
+    p.add_argument("--alpha", type=finite_float, default=c.alpha)
+    p.add_argument("--tau", type=finite_float, default=c.tau)
+    p.add_argument("--strategy", choices=STRATEGIES, default=c.strategy)
+    p.add_argument("--batch-size", type=positive_int, default=c.batch_size)
+    p.add_argument("--train-limit", type=positive_int, help=f"training images (default {c.train_limit})")
     p.add_argument("--test-limit", type=positive_int)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--device", choices=("cpu", "cuda"))
@@ -366,4 +405,4 @@ def demo(sub) -> argparse.ArgumentParser:
 
 
 SUBCOMMANDS = {"info": info, "train-teacher": train_teacher, "train-aux": train_aux, "emit": emit,
-               "finetune": finetune, "evaluate": evaluate, "demo": demo}
+               "finetune": finetune, "evaluate": evaluate, "demo": demo, "compare": compare}

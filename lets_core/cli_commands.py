@@ -187,6 +187,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import METHOD_NAMES, CompareConfig, run_compare
+
+    overrides = {k: getattr(args, k) for k in ("out", "dataset", "data_dir", "seed", "teacher_epochs",
+                                               "stage1_epochs", "stage1_lr", "tune_lr", "alpha", "tau", "strategy",
+                                               "batch_size", "train_limit", "test_limit", "progress")}
+    if args.methods:
+        overrides["methods"] = _list_flag(args.methods, cli_args.name_list(METHOD_NAMES), "--methods")
+    if args.sizes:
+        overrides["sizes"] = _list_flag(args.sizes, cli_args.size_list, "--sizes")
+    if args.tune_epochs:
+        overrides["tune_epochs"] = _list_flag(args.tune_epochs, cli_args.count_list, "--tune-epochs")
+    with distributed_session(args.device) as env:
+        run_compare(CompareConfig.for_mode(args.quick, **overrides), env)
+    return 0
+
+
 def _recipe(args: argparse.Namespace) -> TrainConfig:
     names = [f for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)]
     return TrainConfig(**{f: getattr(args, f) for f in names})

@@ -62,3 +62,31 @@ def test_bad_settings_are_named(tmp_path, overrides, message):
 
 def test_aliases_name_the_same_method(tmp_path):
     assert _config(tmp_path, methods=["weight-selection", "imwlm", "lets"]).methods == ["imwlm", "lets"]
+
+
+def test_lets_compare_command_line(tmp_path, monkeypatch, capsys):
+    from lets_core import cli
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # no re-execution of the test process
+    data = fake_fashion_mnist(tmp_path / "fm", n_train=320)  # --quick holds out 200 for validation
+    out = tmp_path / "cli"
+    code = cli.main(["compare", "--quick", "--dataset", "fashion-mnist", "--data-dir", str(data), "--methods",
+                     "lets,imwlm", "--sizes", "2x4", "--tune-epochs", "0,1",
+                     "--train-limit", "96", "--batch-size", "32", "--out", str(out), "--no-progress"])
+    assert code == 0
+    report = json.loads((out / "compare.json").read_text())
+    assert list(report["methods"]) == ["lets", "imwlm"] and list(report["results"]) == ["2x4"]
+    assert "| H2-L4 | lets |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "--methods", "lets,bogus"], "item 'bogus'"),
+    (["compare", "--tune-epochs", "0,-1"], "item '-1'"),
+    (["compare", "--sizes", "2x"], "item '2x'"),
+])
+def test_lets_compare_flags_name_the_bad_item(argv, message, capsys):
+    from lets_core import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
