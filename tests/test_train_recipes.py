@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 
 import pytest
 
@@ -54,3 +55,13 @@ def test_a_model_config_file_keeps_its_own_initializations():
     cfg = _tiny_with(f_init="net2net", g_init="spread")
     out = _apply_stage1_recipe(_args(model_config="given.json"), cfg, train_images=1000, say=False)
     assert out.transform == cfg.transform
+
+
+@pytest.mark.parametrize("images", [500, 1294, 3000, 4000, 24000, 58000])
+def test_small_data_warm_up_lasts_at_least_its_minimum_number_of_steps(images):
+    recipe = resolve_recipe("small-data", train_images=images, batch_size=128)
+    steps_per_epoch = math.ceil(images / 128)
+    warmup_steps = int(round(recipe.warmup_epochs * steps_per_epoch))  # as the training loop counts them
+    assert warmup_steps >= RECIPES["small-data"].min_warmup_steps == 50
+    assert recipe.warmup_epochs >= RECIPES["small-data"].warmup_epochs  # never shorter than 0.5 epochs
+    assert recipe.warmup_epochs < recipe.epochs
