@@ -8,7 +8,8 @@ import json
 import pytest
 from train_helpers import fake_fashion_mnist
 
-from lets_core import cli, cli_args
+from lets_core import cli
+from lets_core.cli.commands import COMMANDS
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +19,7 @@ def _no_reexec(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-@pytest.mark.parametrize("command", list(cli_args.SUBCOMMANDS))
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([command, "--help"])
@@ -40,6 +41,26 @@ def test_config_file_sets_defaults_and_flags_win(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.parse(["demo", "--config", str(tmp_path / "none.json")])
     assert exit_info.value.code == 2 and "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, sources", [("finetune", ("des", "bundle", "scratch")),
+                                              ("evaluate", ("des", "bundle", "teacher"))])
+def test_exactly_one_model_source(command, sources, tmp_path, capsys):
+    # argparse's required mutually exclusive group: none or two is a usage error (exit 2) ...
+    flags = [f"--{name}" if name == "scratch" else f"--{name}=x" for name in sources]
+    for argv in ([command], [command, flags[2], flags[0]]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.parse(argv)
+        assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"one of the arguments {' '.join('--' + name for name in sources)} is required" in err
+    assert f"argument --{sources[0]}: not allowed with argument --{sources[2]}" in err
+    # ... the one may come from a --config file, and a file's gives way to the command line's.
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({sources[1]: "from-file"}))
+    assert getattr(cli.parse([command, "--config", str(path)]), sources[1]) == "from-file"
+    args = cli.parse([command, "--config", str(path), "--des", "d"])
+    assert (args.des, getattr(args, sources[1])) == ("d", None)
 
 
 def test_full_pipeline_through_the_cli(tmp_path, capsys):
@@ -91,8 +112,6 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     assert "teacher.json" in err
     err = _error(["finetune", "--des", str(tmp_path / "aux"), "--out", str(tmp_path / "x"), *common], capsys)
     assert "config.json" in err and "missing" in err
-    err = _error(["finetune", "--scratch", "--des", "x", "--out", str(tmp_path / "x")], capsys)
-    assert "exactly one of --des, --bundle, --scratch" in err
     err = _error(["train-aux", "--out", str(tmp_path / "aux"), "--epochs", "1", "--alpha", "0", "--lr", "1e-3",
                   "--resume", *common], capsys)
     assert "configuration changed (lr: checkpoint 0.024 vs now 0.001)" in err  # 0.024: the small-data recipe

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from lets_core import cli, cli_commands, info, presets
+from lets_core import cli, info, presets
+from lets_core.cli.commands import COMMANDS
 from lets_core.config import LearngeneConfig, LetsConfig, TransformConfig
 from lets_core.data import DatasetError, load_splits
 from lets_core.errors import LetsConfigError
@@ -349,7 +350,7 @@ def test_user_errors_are_one_line(monkeypatch, capsys, exc, line):
     def fail(args):
         raise exc
 
-    monkeypatch.setattr(cli_commands, "cmd_info", fail)
+    monkeypatch.setitem(COMMANDS, "info", COMMANDS["info"]._replace(run=fail))
     assert cli.main(["info"]) == 2
     assert capsys.readouterr().err == line
 

@@ -9,7 +9,7 @@ import math
 import pytest
 
 import lets_core
-from lets_core.cli_commands import _apply_stage1_recipe
+from lets_core.cli.commands.train_aux import _apply_stage1_recipe
 from lets_core.train.recipes import LARGE_DATASET, RECIPES, resolve_recipe
 
 

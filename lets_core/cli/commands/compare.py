@@ -1,0 +1,61 @@
+"""``lets compare``: LeTs against the paper's baselines with one teacher, stage-1 recipe and budget, and
+tuning recipe; top-1 by tuning epochs per size."""
+
+from __future__ import annotations
+
+import argparse
+
+from ...compare import CompareConfig, run_compare
+from ...train import distributed_session
+from .. import inputs
+from ..choices import COMPARE_DATASETS, COMPARE_METHODS, DEVICES, STRATEGIES
+from ..flags import subparser
+from ..types import count_list, finite_float, name_list, positive_int, size_list
+
+method_list = name_list(COMPARE_METHODS)  # the type of --methods
+
+
+def build(sub) -> argparse.ArgumentParser:
+    c = CompareConfig()
+    p = subparser(sub, "compare", "LeTs against weight selection (imwlm), TLEG, SWS, a nested ViT, Pre-Fin and "
+                  "scratch: one teacher, stage-1 recipe and budget, tuning recipe; top-1 by tuning epochs per size")
+    p.add_argument("--out", help="output folder, also the cache of finished runs (default runs/compare or "
+                   "runs/compare-quick)")
+    p.add_argument("--quick", action="store_true", help="smoke run of every method on a data subset")
+    p.add_argument("--methods", type=method_list, help=f"comma-separated among {','.join(COMPARE_METHODS)} "
+                   "(default: all)")
+    p.add_argument("--sizes", type=size_list, help="Des-Nets as HEADSxDEPTH list (default 2x4,3x6,4x8)")
+    p.add_argument("--tune-epochs", type=count_list, help="comma-separated tuning lengths, 0 = direct "
+                   "(default 0,1,2,4)")
+    p.add_argument("--dataset", choices=COMPARE_DATASETS, default=c.dataset,
+                   help="auto: Fashion-MNIST if installed, else digits; folder: --data-dir with a subfolder per class")
+    p.add_argument("--data-dir", help="Fashion-MNIST folder or the image folder")
+    p.add_argument("--seed", type=int, default=c.seed)
+    p.add_argument("--teacher-epochs", type=positive_int)
+    p.add_argument("--stage1-epochs", type=positive_int)
+    p.add_argument("--stage1-lr", type=finite_float, default=c.stage1_lr)
+    p.add_argument("--tune-lr", type=finite_float, default=c.tune_lr)
+    p.add_argument("--alpha", type=finite_float, default=c.alpha)
+    p.add_argument("--tau", type=finite_float, default=c.tau)
+    p.add_argument("--strategy", choices=STRATEGIES, default=c.strategy)
+    p.add_argument("--batch-size", type=positive_int, default=c.batch_size)
+    p.add_argument("--train-limit", type=positive_int, help=f"training images (default {c.train_limit})")
+    p.add_argument("--test-limit", type=positive_int)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--device", choices=DEVICES)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {k: getattr(args, k) for k in ("out", "dataset", "data_dir", "seed", "teacher_epochs",
+                                               "stage1_epochs", "stage1_lr", "tune_lr", "alpha", "tau", "strategy",
+                                               "batch_size", "train_limit", "test_limit", "progress")}
+    if args.methods:
+        overrides["methods"] = inputs.list_flag(args.methods, method_list, "--methods")
+    if args.sizes:
+        overrides["sizes"] = inputs.list_flag(args.sizes, size_list, "--sizes")
+    if args.tune_epochs:
+        overrides["tune_epochs"] = inputs.list_flag(args.tune_epochs, count_list, "--tune-epochs")
+    with distributed_session(args.device) as env:
+        run_compare(CompareConfig.for_mode(args.quick, **overrides), env)
+    return 0

@@ -1,0 +1,66 @@
+"""``lets finetune``: stage 2, fine-tune a Des-Net (saved, emitted on the fly, or from scratch) and test it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ...bundle import load_bundle
+from ...des import emit_des
+from ...train import distributed_session, evaluate_split, finetune, load_des, scratch_des
+from .. import inputs
+from ..fits import check_des_fits
+from ..flags import data_flags, des_flags, model_flags, subparser, train_flags
+
+
+def build(sub) -> argparse.ArgumentParser:
+    p = subparser(sub, "finetune", "stage 2: fine-tune a Des-Net (saved, emitted on the fly, or from scratch) "
+                  "and test it")
+    src = p.add_argument_group("what to train (one of)").add_mutually_exclusive_group(required=True)
+    src.add_argument("--des", help="Des-Net folder written by `lets emit`")
+    src.add_argument("--bundle", help="emit from this bundle with --heads/--depth/--strategy/--plan")
+    src.add_argument("--scratch", action="store_true", help="the baseline: --heads/--depth from timm's random init")
+    p.add_argument("--out", default="runs/finetune",
+                   help="output folder (model/, checkpoint.pt, log.jsonl, result.json)")
+    des_flags(p, required=False)
+    model_flags(p)
+    data_flags(p)
+    train_flags(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    # The parser lets exactly one of --des, --bundle, --scratch through.
+    with distributed_session(args.device) as env:
+        model, base_cfg = None, None
+        if args.des is not None:
+            model = load_des(args.des)
+        elif args.bundle is not None:
+            if args.heads is None:
+                raise ValueError("--bundle needs --heads (and --depth or --plan)")
+            model = emit_des(load_bundle(args.bundle), args.heads, args.depth, strategy=args.strategy,
+                             plan=inputs.plan(args.plan), drop_path_rate=args.drop_path)
+        elif args.heads is None or args.depth is None:
+            raise ValueError("--scratch needs --heads and --depth")
+        else:
+            base_cfg = inputs.model_config(args, None)
+        if model is not None:
+            size, chans = model.lets_model_args["img_size"], model.lets_model_args["in_chans"]
+        else:
+            size, chans = base_cfg.learngene.img_size, base_cfg.learngene.in_chans
+        splits = inputs.splits(args, image_size=inputs.given(args.image_size, size),
+                               channels=inputs.given(args.channels, chans))
+        if model is None:
+            cfg = base_cfg if args.model_config else inputs.model_config(args, splits.num_classes)
+            model = scratch_des(cfg, args.heads, args.depth, drop_path_rate=args.drop_path, seed=args.seed)
+        source = (f"Des-Net {args.des!r}" if args.des is not None else
+                  f"the Des-Net emitted from {args.bundle!r}" if args.bundle is not None else "the scratch Des-Net")
+        check_des_fits(model, splits, source)
+        result = finetune(model, splits, inputs.recipe(args), args.out, resume=args.resume, env=env)
+        test = evaluate_split(result.model, splits, env=env)
+        if env.is_main:
+            summary = {"test_top1": test["top1"], "test_loss": test["loss"], "history": result.history}
+            (Path(args.out) / "result.json").write_text(json.dumps(summary, indent=2))
+            print(f"test top-1 {test['top1']:.4f}; model saved in {Path(args.out) / 'model'}")
+    return 0

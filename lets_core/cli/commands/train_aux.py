@@ -1,0 +1,91 @@
+"""``lets train-aux``: stage 1, train the Aux-Net (learngene + F + G) by distillation; saves OUT/bundle."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from ...config import LetsConfig
+from ...elastic import ElasticConfig
+from ...train import distributed_session, evaluate_split, load_teacher, train_aux
+from ...train.recipes import resolve_recipe
+from .. import inputs
+from ..fits import check_fits
+from ..flags import data_flags, model_flags, stage1_flags, subparser, train_flags
+
+
+def build(sub) -> argparse.ArgumentParser:
+    p = subparser(sub, "train-aux", "stage 1: train the Aux-Net (learngene + F + G) by distillation; saves OUT/bundle")
+    p.add_argument("--out", default="runs/aux", help="output folder (bundle/, checkpoint.pt, log.jsonl)")
+    g = p.add_argument_group("teacher")
+    g.add_argument("--teacher", help="teacher folder from train-teacher, or a checkpoint file with --teacher-arch")
+    g.add_argument("--teacher-arch", help="timm architecture of a --teacher checkpoint file")
+    model_flags(p)
+    stage1_flags(p)
+    data_flags(p)
+    train_flags(p, alpha=1.0, from_recipe=True)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    with distributed_session(args.device) as env:
+        cfg = inputs.model_config(args, None)
+        lg = cfg.learngene
+        teacher_meta = None
+        if args.alpha > 0:
+            if not args.teacher:
+                raise ValueError(f"--alpha {args.alpha} distills from a teacher: pass --teacher (a folder from "
+                                 "`lets train-teacher`), or --alpha 0 for the no-distillation ablation")
+            teacher_meta = inputs.teacher_meta(args)  # a wrong path fails before the data is read
+        splits = inputs.splits(args, image_size=inputs.given(args.image_size, lg.img_size),
+                               channels=inputs.given(args.channels, lg.in_chans))
+        if args.model_config is None:
+            cfg = inputs.model_config(args, splits.num_classes)
+        teacher = None
+        if teacher_meta is not None:
+            check_fits(f"teacher {args.teacher!r}", splits, teacher_meta.get("num_classes"),
+                       teacher_meta.get("in_chans"))
+            teacher = load_teacher(args.teacher, args.teacher_arch, num_classes=splits.num_classes,
+                                   in_chans=splits.in_chans, img_size=splits.image_size)
+        cfg = _apply_stage1_recipe(args, cfg, len(splits.train), env.is_main)
+        result = train_aux(cfg, splits, inputs.recipe(args), args.out, teacher=teacher,
+                           resume=args.resume, env=env, elastic=_elastic(args))
+        test = evaluate_split(result.model, splits, env=env)
+        if env.is_main:
+            print(f"Aux-Net: test top-1 {test['top1']:.4f}; bundle saved in {Path(args.out) / 'bundle'}")
+    return 0
+
+
+def _apply_stage1_recipe(args: argparse.Namespace, cfg: LetsConfig, train_images: int, say: bool) -> LetsConfig:
+    """Fill the stage-1 flags left unset from --recipe (in ``args``) and return the model configuration
+    with its F/G initializations: a flag wins, then --model-config's, then the recipe's."""
+    recipe = resolve_recipe(args.recipe, train_images, args.batch_size)
+    given = {k for k in ("epochs", "lr", "warmup_epochs", "f_lr_scale", "g_lr_scale", "f_init", "g_init")
+             if getattr(args, k) is not None}
+    for key in ("epochs", "lr", "warmup_epochs", "f_lr_scale", "g_lr_scale"):
+        if getattr(args, key) is None:
+            setattr(args, key, getattr(recipe, key))
+    inits = {}
+    for key in ("f_init", "g_init"):
+        if getattr(args, key) is not None:
+            inits[key] = getattr(args, key)
+        elif not args.model_config:
+            inits[key] = getattr(recipe, key)
+    cfg = dataclasses.replace(cfg, transform=dataclasses.replace(cfg.transform, **inits)) if inits else cfg
+    if say:
+        # What will run: the recipe's values where no flag was given.
+        used = dataclasses.replace(recipe, **{k: getattr(args, k) for k in ("epochs", "lr", "warmup_epochs",
+                                                                             "f_lr_scale", "g_lr_scale")},
+                                   f_init=cfg.transform.f_init, g_init=cfg.transform.g_init)
+        overridden = f"; given on the command line: {', '.join(sorted(given))}" if given else ""
+        print(f"{used.describe()} ({train_images:,} training images){overridden}", flush=True)
+    return cfg
+
+
+def _elastic(args: argparse.Namespace):
+    if not args.elastic:
+        return None
+    return ElasticConfig(num_random=args.elastic_random, min_heads=args.elastic_min_heads,
+                         min_depth=args.elastic_min_depth, max_depth=args.elastic_max_depth,
+                         target=args.elastic_target, weight=args.elastic_weight, strategy=args.elastic_strategy)

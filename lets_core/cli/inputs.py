@@ -1,0 +1,100 @@
+"""From parsed flags to the library's inputs: the training recipe, the data splits, the model
+configuration, a depth plan, list values, and what a teacher folder records. A bad value is a
+ValueError naming the flag, which ``lets`` prints as one line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from ..config import LetsConfig
+from ..data import load_splits
+from ..train import TrainConfig
+from ..train.teacher import TEACHER_META
+from .choices import PRESETS
+from .types import index_list
+
+
+def recipe(args: argparse.Namespace) -> TrainConfig:
+    names = [f for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)]
+    return TrainConfig(**{f: getattr(args, f) for f in names})
+
+
+def splits(args: argparse.Namespace, image_size: int | None = None, channels: int | None = None):
+    return load_splits(args.dataset, args.data_dir, image_size=image_size or args.image_size,
+                       channels=channels or args.channels, val_size=_val_size(args.val_size),
+                       train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed)
+
+
+def _val_size(value: float) -> float | int:
+    # One flag for both forms: a fraction below 1, a count from 1 up.
+    return int(value) if value >= 1 and float(value).is_integer() else value
+
+
+def model_config(args: argparse.Namespace, num_classes: int | None) -> LetsConfig:
+    if args.model_config:
+        path = Path(args.model_config)
+        if not path.is_file():
+            raise ValueError(f"--model-config {str(path)!r} does not exist")
+        cfg = LetsConfig.from_json(path.read_text())
+    else:
+        cfg = PRESETS[args.preset](**({"num_classes": num_classes} if num_classes else {}))
+    if args.drop_path:
+        cfg = dataclasses.replace(cfg, drop_path_rate=args.drop_path)
+    return cfg
+
+
+def plan(text: str | list[int] | None) -> list[int] | None:
+    return list_flag(text, index_list, "--plan") if text else None
+
+
+def list_flag(value, parse, flag: str) -> list:
+    """A comma-list flag's value: parsed and checked by its type (cli.types) already, or still text
+    where the Namespace was built in Python."""
+    if not isinstance(value, str):
+        return list(value)
+    try:
+        return parse(value)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"{flag} {exc}") from exc
+
+
+def given(value, default):
+    # Not `value or default`: a flag set to 0 must reach the check that refuses it, not vanish.
+    return default if value is None else value
+
+
+def teacher_meta(args: argparse.Namespace) -> dict | None:
+    """What --teacher's folder records (teacher.json), or None for a checkpoint file with --teacher-arch.
+
+    Checked here, before any data is loaded, so that a wrong path says so rather than failing
+    later on what a checkpoint file would need.
+    """
+    path = Path(args.teacher)
+    if not path.exists():
+        raise ValueError(f"--teacher {args.teacher!r} does not exist; pass a folder written by `lets train-teacher` "
+                         "or a checkpoint file with --teacher-arch")
+    if path.is_file():
+        if not args.teacher_arch:
+            raise ValueError(f"--teacher {args.teacher!r} is a checkpoint file: pass its timm architecture with "
+                             "--teacher-arch (a folder from `lets train-teacher` records it)")
+        return None
+    meta_path = path / TEACHER_META
+    if not meta_path.is_file():
+        raise ValueError(f"--teacher folder {args.teacher!r} has no {TEACHER_META}; pass a folder written by "
+                         "`lets train-teacher`, or a checkpoint file with --teacher-arch")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(meta_path)!r} is not valid JSON ({exc}); train the teacher again") from exc
+    needed = ("arch", "num_classes", "in_chans", "img_size")
+    missing = [k for k in needed if k not in meta] if isinstance(meta, dict) else list(needed)
+    if missing:
+        raise ValueError(f"{str(meta_path)!r} lacks {missing}; a teacher.json holds {list(needed)}; "
+                         "train the teacher again")
+    if args.teacher_arch and args.teacher_arch != meta["arch"]:
+        raise ValueError(f"--teacher-arch {args.teacher_arch!r} contradicts the teacher folder's architecture "
+                         f"{meta['arch']!r}; --teacher-arch is for a checkpoint file, leave it out for a folder")
+    return meta
