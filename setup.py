@@ -61,6 +61,19 @@ def _wheel_cuda_includes() -> list[str]:
     return found
 
 
+def _sources(with_cuda: bool) -> list[str]:
+    """The C++/CUDA sources under csrc/, by folder: every .cpp outside a ``cuda/`` folder (the module,
+    csrc/common/, each op's csrc/ops/<op>.cpp and csrc/ops/cpu/<op>_kernel.cpp), and with CUDA every
+    .cu and .cpp inside one (csrc/ops/cuda/<op>_kernel.cu)."""
+    sources = []
+    for path in sorted((ROOT / "csrc").rglob("*")):
+        rel = path.relative_to(ROOT)
+        in_cuda = "cuda" in rel.parts[:-1]
+        if (path.suffix == ".cpp" and not in_cuda) or (with_cuda and in_cuda and path.suffix in (".cu", ".cpp")):
+            sources.append(str(rel))
+    return sources
+
+
 def _extensions():
     if not _flag("LETS_CORE_BUILD_EXT", "1"):
         print("lets_core: LETS_CORE_BUILD_EXT=0, building no compiled extension")
@@ -92,8 +105,7 @@ def _extensions():
 
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
-    sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp"))
-    sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cpu").glob("*.cpp"))
+    sources = _sources(with_cuda)
     macros = [
         ("LETS_CORE_TORCH_VERSION", f'"{torch.__version__}"'),
         ("LETS_CORE_BUILD_TOOL", '"setuptools"'),
@@ -101,8 +113,6 @@ def _extensions():
     cxx = ["-O3"]
     kwargs = {}
     if with_cuda:
-        for pattern in ("*.cu", "*.cpp"):
-            sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cuda").glob(pattern))
         macros += [
             ("LETS_CORE_WITH_CUDA", None),
             ("LETS_CORE_CUDA_VERSION", f'"{torch.version.cuda}"'),
@@ -129,14 +139,23 @@ def _with_digest(build_ext):
     import hashlib
     import json
 
+    def write_digest(library: Path) -> None:
+        digest = hashlib.sha256(library.read_bytes()).hexdigest()
+        record = {"file": library.name, "size": library.stat().st_size, "sha256": digest}
+        (library.parent / "_C.digest.json").write_text(json.dumps(record, indent=2))
+
     class BuildExtWithDigest(build_ext):
         def build_extensions(self):
             super().build_extensions()
             for ext in self.extensions:
-                library = Path(self.get_ext_fullpath(ext.name))
-                digest = hashlib.sha256(library.read_bytes()).hexdigest()
-                record = {"file": library.name, "size": library.stat().st_size, "sha256": digest}
-                (library.parent / "_C.digest.json").write_text(json.dumps(record, indent=2))
+                write_digest(Path(self.get_ext_fullpath(ext.name)))
+
+        def copy_extensions_to_source(self):
+            # An in-place or editable build (`pip install -e`) builds in a build directory and copies
+            # only the library into the package; its record must be written beside that copy too.
+            super().copy_extensions_to_source()
+            for ext in self.extensions:
+                write_digest(Path(self.get_ext_fullpath(ext.name)))
 
     return BuildExtWithDigest
 

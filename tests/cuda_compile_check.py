@@ -1,6 +1,7 @@
-"""Compile-only check of the CUDA sources (CI has no GPU): every csrc/cuda/*.cu with nvcc for the
-requested architectures, and the CUDA registration file with the host compiler, with the flags a
-real CUDA build uses. Nothing is linked, so it takes a fraction of a full extension build.
+"""Compile-only check of the CUDA sources (CI has no GPU): every .cu in a cuda/ folder under csrc/
+(csrc/ops/cuda/<op>_kernel.cu, which also registers the op's CUDA kernel) with nvcc for the
+requested architectures, and any .cpp there with the host compiler, with the flags a real CUDA
+build uses. Nothing is linked, so it takes a fraction of a full extension build.
 
     python tests/cuda_compile_check.py [--arch 9.0] [--jobs 2]
 
@@ -67,11 +68,17 @@ def main() -> None:
             gencode.append(f"-gencode=arch=compute_{num},code=sm_{num}")
     out = Path(tempfile.mkdtemp(prefix="lets_core_cuda_check_"))
     jobs = []
-    for src in sorted((ROOT / "csrc" / "cuda").glob("*.cu")):
-        jobs.append([str(home / "bin" / "nvcc"), "-c", str(src), "-o", str(out / (src.stem + ".o")), std, "-O3",
-                     "--expt-relaxed-constexpr", "-Xcompiler", "-fPIC", *gencode, *defs, *incs])
-    for src in sorted((ROOT / "csrc" / "cuda").glob("*.cpp")):
-        jobs.append(["c++", "-c", str(src), "-o", str(out / (src.stem + ".o")), std, "-O1", "-fPIC", *defs, *incs])
+    # The CUDA sources as setup.py picks them: those inside a cuda/ folder under csrc/.
+    cuda_sources = [p for p in sorted((ROOT / "csrc").rglob("*")) if "cuda" in p.relative_to(ROOT).parts[:-1]]
+    for src in cuda_sources:
+        obj = str(out / (src.name + ".o"))  # the full name: widen_kernel.cu and widen_kernel.cpp may both exist
+        if src.suffix == ".cu":
+            jobs.append([str(home / "bin" / "nvcc"), "-c", str(src), "-o", obj, std, "-O3",
+                         "--expt-relaxed-constexpr", "-Xcompiler", "-fPIC", *gencode, *defs, *incs])
+        elif src.suffix == ".cpp":
+            jobs.append(["c++", "-c", str(src), "-o", obj, std, "-O1", "-fPIC", *defs, *incs])
+    if not jobs:
+        raise SystemExit(f"no CUDA sources found under {ROOT / 'csrc'}")
 
     def run(cmd: list[str]) -> tuple[list[str], subprocess.CompletedProcess, float]:
         start = time.perf_counter()
@@ -80,7 +87,7 @@ def main() -> None:
     failed = False
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for cmd, proc, secs in pool.map(run, jobs):
-            name = Path(cmd[2]).name
+            name = Path(cmd[2]).relative_to(ROOT)
             print(f"{'ok ' if proc.returncode == 0 else 'FAIL'} {name} ({secs:.0f} s)")
             if proc.returncode:
                 failed = True

@@ -1,8 +1,8 @@
 """Argument checks of the ``lets_core`` ops when they run the reference kernels.
 
-The compiled kernels perform the same checks in C++ (csrc/checks.cpp, ``TORCH_CHECK_VALUE``), so
-a direct ``torch.ops.lets_core.*`` call fails with a ValueError naming the op, the argument and
-what is allowed, whichever kernel runs.
+The compiled kernels perform the same checks in C++ (csrc/ops/<op>.cpp, with the helpers of
+csrc/common/checks.cpp, ``TORCH_CHECK_VALUE``), so a direct ``torch.ops.lets_core.*`` call fails
+with a ValueError naming the op, the argument and what is allowed, whichever kernel runs.
 """
 
 from __future__ import annotations

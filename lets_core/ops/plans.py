@@ -82,7 +82,7 @@ def valid_plans(sh: WidenMixShape) -> list[WidenMixPlan]:
 
 
 def widen_cost(n: int, sh: WidenMixShape) -> int:
-    """Multiply-adds of widening n blocks on both sides (csrc/widen.cpp's corner reuse included)."""
+    """Multiply-adds of widening n blocks on both sides (csrc/ops/widen.cpp's corner reuse included)."""
     per_chunk = sh.dO * sh.Oc * sh.I + sh.Oc * sh.I * sh.dI + sh.dO * min(sh.I, sh.Oc) * sh.dI
     return n * sh.C * per_chunk
 

@@ -1,10 +1,42 @@
-// The widening E(F_out) W E(F_in)^T and its adjoint, written once for every device: ATen's matmul
-// family (BLAS on CPU, cuBLAS on CUDA) writes straight into views of one output buffer, and the
-// device supplies only the block copy. Chunks (q|k|v) and blocks are merged into one batch
-// dimension so every product is a single batched matmul.
-#include "lets_core.h"
+// widen and widen_adjoint, device-independent: their argument checks (the twins of widen and
+// widen_adjoint in lets_core/ops/_checks.py) and the widening itself, written once for every
+// device: ATen's matmul family (BLAS on CPU, cuBLAS on CUDA) writes straight into views of one
+// output buffer, and the device supplies only the block copy (cpu/widen_kernel.cpp,
+// cuda/widen_kernel.cu). Chunks (q|k|v) and blocks are merged into one batch dimension so every
+// product is a single batched matmul.
+#include "widen.h"
 
 namespace lets_core {
+
+WidenDims check_widen(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
+                      const std::optional<at::Tensor>& f_in, const char* op) {
+  check_float(weight, "weight", op);
+  LETS_CORE_CHECK(weight.dim() == 3, op, "weight must be (blocks, out, in), got shape ", shape(weight));
+  WidenDims d = check_factors(op, weight, f_out, f_in);
+  const int64_t o = weight.size(1);
+  LETS_CORE_CHECK(o % d.C == 0, op, "f_out has ", d.C, " chunks, which do not divide the weight's ", o, " rows");
+  d.Oc = o / d.C;
+  d.I = weight.size(2);
+  check_last_dims(op, f_out, f_in, d.Oc, d.I);
+  return d;
+}
+
+WidenDims check_widen_adjoint(const at::Tensor& grad, const std::optional<at::Tensor>& f_out,
+                              const std::optional<at::Tensor>& f_in) {
+  const char* op = "widen_adjoint";
+  check_float(grad, "grad", op);
+  LETS_CORE_CHECK(grad.dim() == 3, op, "grad must be (blocks, wide out, wide in), got shape ", shape(grad));
+  WidenDims d = check_factors(op, grad, f_out, f_in);
+  LETS_CORE_CHECK(grad.size(1) % d.C == 0 && grad.size(1) / d.C >= d.dO, op, "grad has ", grad.size(1),
+                  " rows, which is not ", d.C, " chunks of at least ", d.dO, " rows");
+  LETS_CORE_CHECK(grad.size(2) >= d.dI, op, "grad has ", grad.size(2), " columns, fewer than f_in's ", d.dI,
+                  " new columns");
+  d.Oc = grad.size(1) / d.C - d.dO;
+  d.I = grad.size(2) - d.dI;
+  check_last_dims(op, f_out, f_in, d.Oc, d.I);
+  return d;
+}
+
 namespace {
 
 // (B*C, dO, Oc): the output factor of every (block, chunk) pair, a view when shared with C == 1

@@ -1,17 +1,19 @@
 // CPU kernel of select_by_norm: one parallel pass computes every unit's score (sum of |x| or x^2
 // over its rows in every matrix of the stack, accumulated in float32 lanes, or float64 for
-// float64, summed in float64), a stable sort ranks them, and the chosen rows are gathered in
-// parallel.
+// float64, summed in float64), ../select_by_norm.cpp ranks them, and the chosen rows are
+// gathered in parallel.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <torch/library.h>
 
 #include <cmath>
 #include <cstring>
 
-#include "../lets_core.h"
+#include "../select_by_norm.h"
 
 namespace lets_core {
+namespace {
 
 std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_in, int64_t unit,
                                                       int64_t k, int64_t p, bool largest) {
@@ -58,13 +60,8 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_i
       }
     });
   });
-  // Stable: equal scores keep the lower unit index first, as in the reference.
-  auto order = std::get<1>(at::sort(scores, /*stable=*/true, /*dim=*/0, /*descending=*/largest));
-  auto idx = std::get<0>(at::sort(order.narrow(0, 0, k)));
-
-  std::vector<int64_t> shape(matrix.sizes().begin(), matrix.sizes().end());
-  shape[shape.size() - 2] = k * unit;
-  auto values = at::empty(shape, matrix.options());
+  const auto idx = chosen_units(scores, k, largest);
+  auto values = selection_output(matrix, unit, k);
   const int64_t* id = idx.data_ptr<int64_t>();
   const int64_t bytes = len * matrix.element_size();
   const auto* src = static_cast<const char*>(matrix.data_ptr());
@@ -77,5 +74,9 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_i
   });
   return {values, idx};
 }
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(lets_core, CPU, m) { m.impl("select_by_norm", &select_by_norm_cpu); }
 
 }  // namespace lets_core

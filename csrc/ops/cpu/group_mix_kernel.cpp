@@ -2,7 +2,10 @@
 // small-K GEMM, coeff[g, :, c, :] (P x s) @ stack[g*s : g*s+s, chunk c] (s x X), written by BLAS
 // straight into a view of the output. The op is memory-bound; BLAS's runtime-dispatched vector
 // code streams it faster than a portable scalar loop (measured 2.4x at the paper's fc1 shape).
-#include "../lets_core.h"
+#include <torch/library.h>
+
+#include "../group_mix.h"
+#include "kernels.h"
 
 namespace lets_core {
 
@@ -10,9 +13,7 @@ at::Tensor group_mix_cpu(const at::Tensor& stack_in, const at::Tensor& coeff_in)
   check_group_mix(stack_in, coeff_in);
   const int64_t l = stack_in.size(0), s = coeff_in.size(-1), r = coeff_in.size(0);
   const int64_t chunks = coeff_in.dim() == 3 ? coeff_in.size(1) : 1;
-  std::vector<int64_t> out_shape(stack_in.sizes().begin(), stack_in.sizes().end());
-  out_shape[0] = r;
-  auto out = at::empty(out_shape, stack_in.options());
+  auto out = group_mix_output(stack_in, coeff_in);
   if (out.numel() == 0) return out;
   const int64_t groups = l / s, per_group = r / groups;
   const int64_t x = stack_in.numel() / l / chunks;
@@ -27,5 +28,7 @@ at::Tensor group_mix_cpu(const at::Tensor& stack_in, const at::Tensor& coeff_in)
   }
   return out;
 }
+
+TORCH_LIBRARY_IMPL(lets_core, CPU, m) { m.impl("group_mix", &group_mix_cpu); }
 
 }  // namespace lets_core

@@ -1,9 +1,12 @@
-// CPU kernels of widen and widen_adjoint: the plan of csrc/widen.cpp with a parallel row copy.
+// CPU kernels of widen and widen_adjoint: the device-independent widening of ../widen.cpp with a
+// parallel row copy.
 #include <ATen/Parallel.h>
+#include <torch/library.h>
 
 #include <cstring>
 
-#include "../lets_core.h"
+#include "../widen.h"
+#include "kernels.h"
 
 namespace lets_core {
 
@@ -26,6 +29,8 @@ void copy_block_cpu(const at::Tensor& src_in, const at::Tensor& dst) {
   });
 }
 
+namespace {
+
 at::Tensor widen_cpu(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                      const std::optional<at::Tensor>& f_in) {
   return widen_impl(weight, f_out, f_in, copy_block_cpu);
@@ -36,10 +41,13 @@ at::Tensor widen_adjoint_cpu(const at::Tensor& grad, const std::optional<at::Ten
   return widen_adjoint_impl(grad, f_out, f_in, copy_block_cpu);
 }
 
-std::tuple<at::Tensor, at::Tensor> widen_mix_cpu(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
-                                                 const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
-                                                 int64_t plan) {
-  return widen_mix_impl(weight, f_out, f_in, coeff, plan, copy_block_cpu, group_mix_cpu);
+}  // namespace
+
+// Registering an implementation before its schema (defined in Python) is allowed, so import
+// order does not matter.
+TORCH_LIBRARY_IMPL(lets_core, CPU, m) {
+  m.impl("widen", &widen_cpu);
+  m.impl("widen_adjoint", &widen_adjoint_cpu);
 }
 
 }  // namespace lets_core

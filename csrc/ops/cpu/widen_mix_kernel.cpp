@@ -1,0 +1,21 @@
+// CPU kernel of widen_mix: the device-independent ../widen_mix.cpp with the CPU block copy and
+// the CPU group_mix.
+#include <torch/library.h>
+
+#include "../widen_mix.h"
+#include "kernels.h"
+
+namespace lets_core {
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> widen_mix_cpu(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
+                                                 const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
+                                                 int64_t plan) {
+  return widen_mix_impl(weight, f_out, f_in, coeff, plan, copy_block_cpu, group_mix_cpu);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(lets_core, CPU, m) { m.impl("widen_mix", &widen_mix_cpu); }
+
+}  // namespace lets_core
