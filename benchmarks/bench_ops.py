@@ -4,9 +4,9 @@
 
 Times each op (forward, and forward+backward) with the compiled kernels ("compiled": the
 ``torch.ops.lets_core`` ops with lets_core._C loaded) against the pure-PyTorch fallback
-("fallback": the reference functions of ``lets_core/ops/reference.py`` under ordinary autograd),
-at the paper configuration's shapes and the tiny preset's (widen_mix in the plan its cost model
-picks). Then the whole generation step (all learngene blocks and module types, forward+backward)
+("fallback": the reference kernels, ``<op>_reference`` in ``lets_core/ops/<op>.py``, under ordinary
+autograd), at the paper configuration's shapes and the tiny preset's (widen_mix in the order its cost
+model picks, ``lets_core/ops/widen_mix_order.py``). Then the whole generation step (all learngene blocks and module types, forward+backward)
 four ways: compiled, fallback, "fallback-naive" (the reference with every widening done block by
 block before the mix, i.e. without widen_mix's cost model), and "released-code" (every Aux layer
 widens its group's blocks again with concatenations, then mixes, as the authors' code does).
@@ -33,8 +33,11 @@ from torch.utils import benchmark
 
 import lets_core
 from bench_common import records_json
-from lets_core import ops as lops
-from lets_core.ops import reference
+from lets_core.ops import _registry, widen_mix_order
+from lets_core.ops.group_mix import group_mix_reference
+from lets_core.ops.select_by_norm import select_by_norm_reference
+from lets_core.ops.widen import widen_adjoint_reference, widen_reference
+from lets_core.ops.widen_mix import widen_mix_reference
 from released_code import check_same, generation_matmul_flops, released_code_state
 
 OPS = torch.ops.lets_core
@@ -68,21 +71,21 @@ def op_cases(cfg: lets_core.LetsConfig, device: str, dtype: torch.dtype):
         return torch.rand(*shape, generator=g).to(device=device, dtype=dtype).requires_grad_()
 
     yield "widen qkv", f"W({big_l},{3*d},{d}) Fq({big_l},3,{delta},{d}) Fe({delta},{d})", OPS.widen, \
-        reference.widen_weight, [t(big_l, 3 * d, d), t(big_l, 3, delta, d), t(1, delta, d)]
+        widen_reference, [t(big_l, 3 * d, d), t(big_l, 3, delta, d), t(1, delta, d)]
     yield "widen fc1", f"W({big_l},{hid},{d}) Fffn({big_l},{hid_d},{hid}) Fe", OPS.widen, \
-        reference.widen_weight, [t(big_l, hid, d), t(big_l, 1, hid_d, hid), t(1, delta, d)]
+        widen_reference, [t(big_l, hid, d), t(big_l, 1, hid_d, hid), t(1, delta, d)]
     yield "widen fc2", f"W({big_l},{d},{hid}) Fe Fffn({big_l},{hid_d},{hid})", OPS.widen, \
-        reference.widen_weight, [t(big_l, d, hid), t(1, 1, delta, d), t(big_l, hid_d, hid)]
+        widen_reference, [t(big_l, d, hid), t(1, 1, delta, d), t(big_l, hid_d, hid)]
     rows = cfg.num_rows
     for name, args in (
             ("fc1", [t(big_l, hid, d), t(big_l, 1, hid_d, hid), t(1, delta, d), t(rows, s)]),
             ("fc2", [t(big_l, d, hid), t(1, 1, delta, d), t(big_l, hid_d, hid), t(rows, s)])):
-        shape = lops.plans.WidenMixShape.of(*args)
-        plan = int(lops.plans.choose_plan(shape))
-        yield (f"widen_mix {name}", f"{name} shapes, coeff({rows},{s}), plan {lops.plans.WidenMixPlan(plan).name}",
-               lambda *a, p=plan: OPS.widen_mix(*a, p)[0], lambda *a, p=plan: reference.widen_mix(*a, p)[0], args)
+        order = widen_mix_order.choose_order(widen_mix_order.WidenMixShape.of(*args))
+        yield (f"widen_mix {name}", f"{name} shapes, coeff({rows},{s}), order {order.name}",
+               lambda *a, o=int(order): OPS.widen_mix(*a, o)[0], lambda *a, o=int(order): widen_mix_reference(*a, o)[0],
+               args)
     yield "group_mix fc1", f"stack({big_l},{hid + hid_d},{d + delta}) coeff({rows},{s})", OPS.group_mix, \
-        reference.group_mix, [t(big_l, hid + hid_d, d + delta), t(rows, s)]
+        group_mix_reference, [t(big_l, hid + hid_d, d + delta), t(rows, s)]
 
 
 def select_cases(device: str, dtype: torch.dtype, quick: bool):
@@ -95,14 +98,14 @@ def select_cases(device: str, dtype: torch.dtype, quick: bool):
 
 
 class _ReferenceOps:
-    """Stands in for ``torch.ops.lets_core`` inside lets_core.ops: the reference functions, run
-    under ordinary autograd (no custom op, no compiled kernel)."""
+    """Stands in for ``torch.ops.lets_core`` in lets_core.ops's public wrappers: the reference
+    kernels, run under ordinary autograd (no custom op, no compiled kernel)."""
 
-    widen = staticmethod(reference.widen_weight)
-    widen_adjoint = staticmethod(reference.widen_adjoint)
-    group_mix = staticmethod(reference.group_mix)
-    widen_mix = staticmethod(reference.widen_mix)
-    select_by_norm = staticmethod(reference.select_by_norm)
+    widen = staticmethod(widen_reference)
+    widen_adjoint = staticmethod(widen_adjoint_reference)
+    group_mix = staticmethod(group_mix_reference)
+    widen_mix = staticmethod(widen_mix_reference)
+    select_by_norm = staticmethod(select_by_norm_reference)
 
 
 class _NaiveReferenceOps(_ReferenceOps):
@@ -110,18 +113,18 @@ class _NaiveReferenceOps(_ReferenceOps):
     a direct PyTorch transcription of the formulas does, with no cost model."""
 
     @staticmethod
-    def widen_mix(weight, f_out, f_in, coeff, plan):
-        return reference.widen_mix(weight, f_out, f_in, coeff, 0)
+    def widen_mix(weight, f_out, f_in, coeff, order):
+        return widen_mix_reference(weight, f_out, f_in, coeff, widen_mix_order.WidenMixOrder.BLOCKS)
 
 
 @contextlib.contextmanager
 def fallback_ops(naive: bool = False):
     """Run lets_core's generation on the pure-PyTorch reference (as without the extension)."""
-    saved, lops._ops = lops._ops, _NaiveReferenceOps if naive else _ReferenceOps
+    saved, _registry.lets_core = _registry.lets_core, _NaiveReferenceOps if naive else _ReferenceOps
     try:
         yield
     finally:
-        lops._ops = saved
+        _registry.lets_core = saved
 
 
 def generation_step(aux: lets_core.AuxNet, way: str) -> Callable[[], None]:
@@ -207,7 +210,7 @@ def main() -> None:
                     ms = median_ms(fwd_bwd(fn, inputs, grads), device, args.min_run_time)
                     record(op, f"{preset}: {shapes}", device, impl, "fwd+bwd", ms)
         for op, shapes, m, unit, k in select_cases(device, dtype, args.quick):
-            for impl, fn in (("compiled", OPS.select_by_norm), ("fallback", reference.select_by_norm)):
+            for impl, fn in (("compiled", OPS.select_by_norm), ("fallback", select_by_norm_reference)):
                 ms = median_ms(lambda: fn(m, unit, k, 2, True), device, args.min_run_time)
                 record(op, shapes, device, impl, "forward", ms)
         if device == "cuda" and not args.quick:

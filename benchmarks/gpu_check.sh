@@ -31,12 +31,12 @@ echo "built in $((SECONDS - start)) s"
 echo "== GPU-relevant tests with LETS_CORE_REQUIRE_EXTENSION=1"
 start=$SECONDS
 # In-place build: the source tree is the package here, so `python -m pytest` is what we want.
-# The op and extension tests run on every visible device; the invariants check the Aux-Net and
-# Des-Net generation end to end. Data/training/CLI tests are CPU-only and run in CI.
+# The op and extension tests run on every visible device (test_ops_checks.py also compares the
+# device-mismatch messages of both kernels); the invariants and the generation test check the
+# Aux-Net and Des-Net generation end to end. Data/training/CLI tests are CPU-only and run in CI.
 LETS_CORE_REQUIRE_EXTENSION=1 timeout 300 "$PY" -m pytest -q -p no:cacheprovider \
-  tests/test_ops_widen.py tests/test_ops_group_mix.py tests/test_ops_widen_mix.py tests/test_ops_select.py \
-  tests/test_ops_registry.py \
-  tests/test_extension.py tests/test_invariants.py tests/test_des_family.py \
+  tests/test_ops_*.py \
+  tests/test_extension.py tests/test_invariants.py tests/test_generation.py tests/test_des_family.py \
   > "$OUT/tests.log" 2>&1 || status=1
 tail -25 "$OUT/tests.log"
 echo "tests took $((SECONDS - start)) s, status $status"

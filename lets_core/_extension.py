@@ -1,6 +1,7 @@
 """Loading the compiled kernels (``lets_core._C``) without ever breaking ``import lets_core``.
 
-The op schemas and the pure-PyTorch reference kernels are always registered (``ops/_library.py``).
+The op schemas and the pure-PyTorch reference kernels are always registered (one file per op
+under ``ops/``, e.g. ``ops/widen.py``).
 Importing ``lets_core._C`` adds compiled CPU (and, if built, CUDA) kernels, which the dispatcher
 then prefers. If the library is missing, was built for another torch, or is disabled, the reason
 is recorded here and the reference runs.
@@ -128,10 +129,10 @@ def op_kernels() -> dict[str, dict[str, str]]:
     """For each lets_core op and device: ``compiled`` if lets_core._C registered a kernel for it
     (the dispatcher prefers it), otherwise ``reference`` (the pure-PyTorch fallback)."""
     table = {}
-    from .ops import _library  # late: the ops package imports this module
+    from .ops import _registry  # late: the ops package imports this module
 
-    for op in _library.OPS:
-        name = f"{_library.NAMESPACE}::{op}"
+    for op in _registry.OPS:
+        name = f"{_registry.NAMESPACE}::{op}"
         table[op] = {key: "compiled" if torch._C._dispatch_has_kernel_for_dispatch_key(name, key) else "reference"
                      for key in DEVICE_KEYS}
     return table

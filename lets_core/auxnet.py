@@ -14,7 +14,7 @@ from .config import LetsConfig
 from .des_state import des_states
 from .generation import WidthFactors, generate_state
 from .learngene import Learngene
-from .transforms import DepthTransform, WidthTransform
+from .width_depth import DepthTransform, WidthTransform
 from .vit import build_vit, vit_kwargs
 
 

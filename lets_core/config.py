@@ -96,7 +96,7 @@ class TransformConfig:
     """Layout and initialization of the width (F) and depth (G) transformations.
 
     group_size: learngene blocks per group (s); tie_length: consecutive Aux layers sharing one G
-    row (t); f_init / g_init: initialization schemes (see ``transforms.init_f_`` / ``init_g_``);
+    row (t); f_init / g_init: initialization schemes (see ``width_depth.init_f_`` / ``init_g_``);
     f_noise: std of the Gaussian noise of the ``net2net`` F init; g_noise: upper bound of the
     uniform noise of the ``paper`` and ``spread`` G inits.
     """

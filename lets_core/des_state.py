@@ -22,7 +22,7 @@ from .block_layout import BLOCK_MODULES
 from .config import LetsConfig
 from .depth_plan import auto_depth_plan
 from .selection import WidthSelection, check_width, select_width
-from .transforms import WidthTransform
+from .width_depth import WidthTransform
 
 def gather_des_state(cfg: LetsConfig, full: dict[str, Tensor], sel: WidthSelection,
                      plan: Sequence[int]) -> dict[str, Tensor]:

@@ -4,9 +4,9 @@ One function turns (learngene, width factors, G, pos_embed, depth plan) into a t
 The Aux-Net calls it with all F rows and the identity plan; a Des-Net with selected rows and its
 own plan. Sharing it is what makes "select everything" give back the Aux-Net exactly.
 
-Work per call: one ``ops.widen_mix`` per module type produces every distinct Aux layer (G row);
-it applies each per-block factor once per learngene block and each shared factor once per
-distinct layer, in the cheapest order (``ops/plans.py``). Tied or repeated layers reuse the
+Work per call: one ``ops.widen_mix_linear`` per module type produces every distinct Aux layer (G
+row); it applies each per-block factor once per learngene block and each shared factor once per
+distinct layer, in the cheapest order (``ops/widen_mix_order.py``). Tied or repeated layers reuse the
 same tensors.
 """
 
@@ -21,7 +21,7 @@ from . import ops
 from .block_layout import BLOCK_MODULES, BlockModule
 from .config import LetsConfig
 from .learngene import Learngene
-from .transforms import BIAS, WEIGHT, DepthTransform
+from .width_depth import BIAS, WEIGHT, DepthTransform
 
 
 @dataclass
@@ -62,13 +62,13 @@ def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: Dep
         if m.is_norm:  # LayerNorm gamma and beta
             f_out = f_rows[m.rows]
             return ops.widen_mix_vector(weight, f_out, coeff), ops.widen_mix_vector(bias, f_out, bias_coeff)
-        return ops.widen_mix(weight, bias, f_rows[m.rows], f_cols[m.cols], coeff, bias_coeff)
+        return ops.widen_mix_linear(weight, bias, f_rows[m.rows], f_cols[m.cols], coeff, bias_coeff)
 
     layers = {m.timm: layer(m) for m in BLOCK_MODULES}
 
     d, width = cfg.learngene.embed_dim, pos_embed.shape[-1]
-    patch_w, patch_b = ops.widen(lg.patch_w.reshape(1, d, -1), lg.patch_b[None], f_e_out, None)
-    head_w, _ = ops.widen(lg.head_w[None], None, None, fac.f_cls[None])
+    patch_w, patch_b = ops.widen_linear(lg.patch_w.reshape(1, d, -1), lg.patch_b[None], f_e_out, None)
+    head_w, _ = ops.widen_linear(lg.head_w[None], None, None, fac.f_cls[None])
     state = {
         "pos_embed": pos_embed,
         "patch_embed.proj.weight": patch_w.reshape(width, *lg.patch_w.shape[1:]),

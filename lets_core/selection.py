@@ -22,7 +22,7 @@ from .config import LetsConfig
 from .depth_plan import as_integer
 from .errors import DesSizeError
 from .generation import WidthFactors
-from .transforms import WidthTransform
+from .width_depth import WidthTransform
 
 STRATEGIES = ("continuous", "top-l2", "bottom-l2", "top-l1", "bottom-l1")
 

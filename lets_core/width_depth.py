@@ -1,4 +1,9 @@
-"""The learnable width (F) and depth (G) transformations and their initializations."""
+"""The learnable width (F) and depth (G) transformations of LeTs and their initializations.
+
+:class:`WidthTransform` holds the F matrices (new neurons as combinations of the learngene's),
+:class:`DepthTransform` the G coefficients (each Aux layer as a weighted sum of a group of
+learngene blocks). ``generation.py`` applies both to the learngene through ``lets_core.ops``.
+"""
 
 from __future__ import annotations
 

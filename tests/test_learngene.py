@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import torch
@@ -54,9 +53,3 @@ def test_wrong_depth_checkpoint_is_named(lg_cfg):
 def test_missing_checkpoint_file(lg_cfg, tmp_path):
     with pytest.raises(lets_core.BundleError, match="does not exist"):
         lets_core.Learngene.from_checkpoint(lg_cfg, tmp_path / "none.pth")
-
-
-def test_aux_rejects_learngene_of_other_config(lg_cfg):
-    shallower = dataclasses.replace(lg_cfg, depth=2)
-    with pytest.raises(ValueError, match="differs from the Aux-Net"):
-        lets_core.AuxNet(lets_core.presets.tiny(), learngene=lets_core.Learngene(shallower))

@@ -7,10 +7,38 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import lets_core.ops as ops
-from lets_core.ops import reference
-from testing import DEVICES, DTYPES, assert_matches, non_contiguous
+from lets_core.ops.group_mix import group_mix_reference
+from testing import DEVICES, DTYPES, assert_matches, non_contiguous, random_leaves
 
 group_mix = torch.ops.lets_core.group_mix
+
+
+def opcheck_samples(device: str) -> dict[str, list[tuple]]:
+    """Arguments for torch.library.opcheck (test_ops_registry.py): chunked and plain coefficients."""
+    t = random_leaves(device, 3)
+    return {"group_mix": [(t(4, 6, 2), t(6, 3, 2)), (t(4, 3), t(2, 2))]}
+
+
+def bad_arguments() -> dict[str, tuple[str, tuple]]:
+    """Case -> (op, arguments it must refuse), for the twin-check test (test_ops_checks.py): every
+    check of check_group_mix and of check_mix_args."""
+    z, i64 = torch.zeros, torch.int64
+    cases = {
+        "group_mix stack int64": ("group_mix", (z(4, 4, dtype=i64), z(2, 2))),
+        "group_mix stack 1-D": ("group_mix", (z(4), z(2, 2))),
+        "group_mix coeff int64": ("group_mix", (z(4, 4), z(2, 2, dtype=i64))),
+        "group_mix coeff 1-D": ("group_mix", (z(4, 4), z(2))),
+        "group_mix coeff 4-D": ("group_mix", (z(4, 4), z(2, 1, 1, 2))),
+        "group_mix zero group size": ("group_mix", (z(4, 4), z(2, 0))),
+        "group_mix group size does not divide": ("group_mix", (z(5, 4), z(2, 2))),
+        "group_mix rows not spread evenly": ("group_mix", (z(4, 4), z(3, 2))),
+        "group_mix rows over no group": ("group_mix", (z(0, 4), z(2, 1))),
+        "group_mix zero coefficient chunks": ("group_mix", (z(4, 4), z(2, 0, 2))),
+        "group_mix coefficient chunks do not divide": ("group_mix", (z(4, 4), z(2, 3, 2))),
+    }
+    if torch.cuda.is_available():  # the device check needs a second device
+        cases["group_mix coeff device"] = ("group_mix", (z(4, 4, device="cuda"), z(2, 2)))
+    return cases
 
 
 @st.composite
@@ -33,7 +61,7 @@ def mix_case(draw):
 def test_group_mix_matches_reference(device, case, dtype):
     stack, coeff = case
     # Coefficients stay float32 (they are parameters of G) while the stack may be low precision.
-    assert_matches(lambda s, c: group_mix(s, c.float()), lambda s, c: reference.group_mix(s, c.float()),
+    assert_matches(lambda s, c: group_mix(s, c.float()), lambda s, c: group_mix_reference(s, c.float()),
                    [stack.to(device), coeff.to(device)], dtype)
 
 
@@ -42,7 +70,7 @@ def test_group_mix_large_rows_cross_tiles_and_chunks(device):
     # Rows longer than the CPU kernel's column tile, with chunk boundaries inside tiles.
     stack = torch.randn(4, 3 * 1500, device=device)
     coeff = torch.rand(4, 3, 2, device=device)
-    torch.testing.assert_close(group_mix(stack, coeff), reference.group_mix(stack, coeff))
+    torch.testing.assert_close(group_mix(stack, coeff), group_mix_reference(stack, coeff))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -65,9 +93,11 @@ def test_single_block_group_is_a_scaled_copy():
     (torch.randn(4, 4), torch.rand(3, 2), "3 rows cannot be spread evenly over 2 groups"),
     (torch.randn(4, 4), torch.rand(2, 3, 2), "3 coefficient chunks do not divide"),
     (torch.randn(4), torch.rand(2, 2), "stack must be"),
+    # A zero-width group: the public wrapper once divided by it (ZeroDivisionError).
+    (torch.randn(4, 4), torch.rand(2, 0), "group size 0 must be >= 1 and divide the block count 4"),
 ])
 def test_bad_arguments_name_the_problem(stack, coeff, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"lets_core::group_mix: {message}"):
         group_mix(stack, coeff)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"lets_core::group_mix: {message}"):
         ops.group_mix(stack, coeff)

@@ -7,10 +7,32 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import lets_core.ops as ops
-from lets_core.ops import reference
-from testing import DEVICES, DTYPES, non_contiguous
+from lets_core.ops.select_by_norm import select_by_norm_reference
+from testing import DEVICES, DTYPES, non_contiguous, random_leaves
 
 select = torch.ops.lets_core.select_by_norm
+
+
+def opcheck_samples(device: str) -> dict[str, list[tuple]]:
+    """Arguments for torch.library.opcheck (test_ops_registry.py): one matrix and a stack, p = 1 and 2."""
+    t = random_leaves(device, 3)
+    return {"select_by_norm": [(t(8, 3), 2, 2, 2, True), (t(8, 3), 1, 3, 1, False), (t(3, 8, 2), 2, 2, 2, True)]}
+
+
+def bad_arguments() -> dict[str, tuple[str, tuple]]:
+    """Case -> (op, arguments it must refuse), for the twin-check test (test_ops_checks.py): every
+    check of check_select_by_norm."""
+    z = torch.zeros
+    return {
+        "select_by_norm matrix int64": ("select_by_norm", (z(6, 2, dtype=torch.int64), 2, 1, 2, True)),
+        "select_by_norm matrix 1-D": ("select_by_norm", (z(6), 1, 1, 2, True)),
+        "select_by_norm matrix 4-D": ("select_by_norm", (z(1, 2, 6, 2), 1, 1, 2, True)),
+        "select_by_norm unit 0": ("select_by_norm", (z(6, 2), 0, 1, 2, True)),
+        "select_by_norm unit does not divide": ("select_by_norm", (z(6, 2), 4, 1, 2, True)),
+        "select_by_norm k negative": ("select_by_norm", (z(6, 2), 2, -1, 2, True)),
+        "select_by_norm k too large": ("select_by_norm", (z(3, 6, 2), 2, 4, 2, False)),
+        "select_by_norm p": ("select_by_norm", (z(6, 2), 2, 1, 3, True)),
+    }
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -29,7 +51,7 @@ def test_select_matches_reference(device, units, unit, cols, data, p, largest, s
     if strided:
         matrix = non_contiguous(matrix)
     values, idx = select(matrix, unit, k, p, largest)
-    ref_values, ref_idx = reference.select_by_norm(matrix, unit, k, p, largest)
+    ref_values, ref_idx = select_by_norm_reference(matrix, unit, k, p, largest)
     assert torch.equal(idx, ref_idx)
     assert torch.equal(values, ref_values)  # a gather: bit-exact
     assert idx.dtype == torch.long and bool((idx[1:] > idx[:-1]).all())
@@ -53,11 +75,11 @@ def test_stacked_select_ranks_units_over_all_matrices(device, mats, units, unit,
         stack = non_contiguous(stack)
     values, idx = select(stack, unit, k, p, largest)
     side_by_side = stack.permute(1, 0, 2).reshape(units * unit, mats * cols)
-    _, flat_idx = reference.select_by_norm(side_by_side, unit, k, p, largest)
+    _, flat_idx = select_by_norm_reference(side_by_side, unit, k, p, largest)
     assert torch.equal(idx, flat_idx)
     rows = (idx[:, None] * unit + torch.arange(unit, device=idx.device)).reshape(-1)
     assert torch.equal(values, stack[:, rows])
-    ref_values, ref_idx = reference.select_by_norm(stack, unit, k, p, largest)
+    ref_values, ref_idx = select_by_norm_reference(stack, unit, k, p, largest)
     assert torch.equal(idx, ref_idx) and torch.equal(values, ref_values)
 
 
@@ -89,7 +111,7 @@ def test_public_wrapper_matches():
     m = torch.randn(12, 4)
     for largest in (True, False):
         v, i = ops.select_by_norm(m, 3, 2, 2, largest)
-        rv, ri = reference.select_by_norm(m, 3, 2, 2, largest)
+        rv, ri = select_by_norm_reference(m, 3, 2, 2, largest)
         assert torch.equal(i, ri) and torch.equal(v, rv)
 
 
@@ -101,7 +123,7 @@ def test_public_wrapper_matches():
     ((torch.randn(1, 2, 6, 2), 1, 1, 2), r"matrix must be \(rows, cols\) or"),
 ])
 def test_bad_arguments_name_the_problem(args, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"lets_core::select_by_norm: {message}"):
         select(*args, True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"lets_core::select_by_norm: {message}"):
         ops.select_by_norm(*args, True)

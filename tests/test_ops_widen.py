@@ -7,11 +7,55 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import lets_core.ops as ops
-from lets_core.ops import reference
-from testing import DEVICES, DTYPES, assert_matches, non_contiguous
+from lets_core.ops.widen import widen_adjoint_reference, widen_reference, widen_vector_reference
+from testing import DEVICES, DTYPES, assert_matches, non_contiguous, random_leaves
 
 widen = torch.ops.lets_core.widen
 widen_adjoint = torch.ops.lets_core.widen_adjoint
+
+
+def opcheck_samples(device: str) -> dict[str, list[tuple]]:
+    """Arguments for torch.library.opcheck (test_ops_registry.py): shared, per-block and missing factors, chunks."""
+    t = random_leaves(device, 3)
+    return {
+        "widen": [(t(2, 6, 3), t(2, 3, 1, 2), t(1, 2, 3)), (t(2, 4, 3), None, t(2, 1, 3)),
+                  (t(1, 4, 3), t(1, 1, 2, 4), None), (t(2, 4, 3), None, None)],
+        "widen_adjoint": [(t(2, 9, 5), t(2, 3, 1, 2), t(1, 2, 3)), (t(2, 4, 4), None, t(2, 1, 3))],
+    }
+
+
+def bad_arguments() -> dict[str, tuple[str, tuple]]:
+    """Case -> (op, arguments it must refuse), for the twin-check test (test_ops_checks.py): every
+    check of check_widen / check_widen_adjoint and of the factor helpers they call."""
+    z, i64, f64 = torch.zeros, torch.int64, torch.float64
+    cases = {
+        "widen weight int64": ("widen", (z(2, 4, 3, dtype=i64), None, None)),
+        "widen weight bool": ("widen", (z(2, 4, 3, dtype=torch.bool), None, None)),
+        "widen weight complex": ("widen", (z(2, 4, 3, dtype=torch.complex64), None, None)),
+        "widen weight float8": ("widen", (z(2, 4, 3, dtype=torch.float8_e4m3fn), None, None)),
+        "widen weight 2-D": ("widen", (z(2, 6), None, None)),
+        "widen f_out dtype": ("widen", (z(2, 4, 3), z(1, 1, 1, 4, dtype=f64), None)),
+        "widen f_in dtype": ("widen", (z(2, 4, 3), None, z(1, 1, 3, dtype=i64))),
+        "widen f_out dims": ("widen", (z(2, 4, 3), z(1, 1, 4), None)),
+        "widen f_in dims": ("widen", (z(2, 4, 3), None, z(1, 3))),
+        "widen f_out leading dim": ("widen", (z(2, 6, 4), z(3, 1, 2, 6), None)),
+        "widen f_in leading dim": ("widen", (z(2, 6, 4), None, z(3, 1, 4))),
+        "widen f_out no chunks": ("widen", (z(2, 6, 4), z(1, 0, 1, 2), None)),
+        "widen chunks do not divide": ("widen", (z(2, 6, 4), z(1, 4, 1, 1), None)),
+        "widen f_out last dim": ("widen", (z(2, 6, 4), z(1, 3, 1, 3), None)),
+        "widen f_in last dim": ("widen", (z(2, 6, 4), None, z(1, 2, 5))),
+        "widen_adjoint grad int64": ("widen_adjoint", (z(2, 4, 3, dtype=i64), None, None)),
+        "widen_adjoint grad 2-D": ("widen_adjoint", (z(2, 4), None, None)),
+        "widen_adjoint grad rows not chunks": ("widen_adjoint", (z(2, 5, 4), z(1, 2, 1, 2), None)),
+        "widen_adjoint grad rows below dO": ("widen_adjoint", (z(2, 2, 4), z(1, 2, 3, 1), None)),
+        "widen_adjoint grad columns": ("widen_adjoint", (z(2, 4, 1), None, z(1, 2, 3))),
+        "widen_adjoint f_out last dim": ("widen_adjoint", (z(2, 6, 5), z(1, 2, 1, 1), None)),
+        "widen_adjoint f_in last dim": ("widen_adjoint", (z(2, 4, 5), None, z(1, 2, 4))),
+        "widen_adjoint f_in dtype": ("widen_adjoint", (z(2, 4, 5), None, z(1, 2, 3, dtype=f64))),
+    }
+    if torch.cuda.is_available():  # the device check needs a second device
+        cases["widen f_in device"] = ("widen", (z(2, 4, 3, device="cuda"), None, z(1, 2, 3)))
+    return cases
 
 
 @st.composite
@@ -42,7 +86,7 @@ def widen_case(draw):
 @given(case=widen_case(), dtype=st.sampled_from([torch.float64, *DTYPES]))
 def test_widen_matches_reference(device, case, dtype):
     w, f_out, f_in = [None if t is None else t.to(device) for t in case]
-    assert_matches(widen, reference.widen_weight, [w, f_out, f_in], dtype)
+    assert_matches(widen, widen_reference, [w, f_out, f_in], dtype)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -50,8 +94,8 @@ def test_widen_matches_reference(device, case, dtype):
 @given(case=widen_case(), dtype=st.sampled_from([torch.float64, *DTYPES]))
 def test_widen_adjoint_matches_reference(device, case, dtype):
     w, f_out, f_in = [None if t is None else t.to(device) for t in case]
-    grad = torch.randn_like(reference.widen_weight(w, f_out, f_in))
-    assert_matches(widen_adjoint, reference.widen_adjoint, [non_contiguous(grad), f_out, f_in], dtype)
+    grad = torch.randn_like(widen_reference(w, f_out, f_in))
+    assert_matches(widen_adjoint, widen_adjoint_reference, [non_contiguous(grad), f_out, f_in], dtype)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -89,15 +133,18 @@ def test_widen_gradcheck_and_gradgradcheck(device, shared):
     assert torch.autograd.gradgradcheck(widen_adjoint, (big, f_out, f_in))
 
 
-def test_public_widen_and_widen_vector():
+def test_public_widen_linear_and_widen_vector():
     w, b = torch.randn(2, 6, 4), torch.randn(2, 6)
     f_out, f_in = torch.rand(2, 3, 1, 2), torch.rand(1, 3, 4)
-    wide, wide_b = ops.widen(w, b, f_out, f_in)
-    ref_w, ref_b = reference.widen(w, b, f_out, f_in)
-    torch.testing.assert_close(wide, ref_w)
-    torch.testing.assert_close(wide_b, ref_b)
-    torch.testing.assert_close(ops.widen_vector(b, f_out), reference.widen_vector(b, f_out))
-    assert ops.widen(w, None, None, f_in)[1] is None
+    wide, wide_b = ops.widen_linear(w, b, f_out, f_in)
+    torch.testing.assert_close(wide, widen_reference(w, f_out, f_in))
+    torch.testing.assert_close(wide_b, widen_vector_reference(b, f_out))
+    torch.testing.assert_close(ops.widen_vector(b, f_out), widen_vector_reference(b, f_out))
+    assert ops.widen_linear(w, None, None, f_in)[1] is None
+    with pytest.raises(ValueError, match=r"bias must have shape \(2, 6\), got \(2, 5\)"):
+        ops.widen_linear(w, torch.randn(2, 5), f_out, f_in)
+    with pytest.raises(ValueError, match=r"vec must be \(blocks, size\), got shape \(6,\)"):
+        ops.widen_vector(b[0], f_out)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -107,9 +154,9 @@ def test_public_widen_and_widen_vector():
     ((torch.randn(2, 6, 4), None, torch.rand(1, 2, 5)), "last dim must be 4"),
 ])
 def test_bad_arguments_name_the_problem(args, message):
-    with pytest.raises(ValueError, match=message):
-        ops.widen(args[0], None, args[1], args[2])
-    # A direct op call is checked too, by the compiled kernel or by the reference's checks.
+    # The op checks (the compiled kernel or the reference's checks); the wrapper leaves it to it.
+    with pytest.raises(ValueError, match=f"lets_core::widen: .*{message}"):
+        ops.widen_linear(args[0], None, args[1], args[2])
     with pytest.raises(ValueError, match=f"lets_core::widen: .*{message}"):
         widen(*args)
 

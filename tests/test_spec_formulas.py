@@ -23,7 +23,7 @@ def test_widen_is_e_fout_w_e_fin_t(blocks, chunks, out, inp, d_out, d_in, share_
     b = torch.randn(blocks, chunks * out, generator=g, dtype=torch.float64)
     f_out = torch.randn(1 if share_out else blocks, chunks, d_out, out, generator=g, dtype=torch.float64)
     f_in = torch.randn(1 if share_in else blocks, d_in, inp, generator=g, dtype=torch.float64)
-    w_hat, b_hat = ops.widen(w, b, f_out, f_in)
+    w_hat, b_hat = ops.widen_linear(w, b, f_out, f_in)
     for j in range(blocks):
         fo, fi = f_out[0 if share_out else j], f_in[0 if share_in else j]
         expect_w = torch.cat([expand(fo[c]) @ w[j, c * out:(c + 1) * out] @ expand(fi).T for c in range(chunks)])
@@ -36,11 +36,11 @@ def test_widen_is_e_fout_w_e_fin_t(blocks, chunks, out, inp, d_out, d_in, share_
 def test_widen_with_one_side_only():
     w = torch.randn(2, 3, 4, dtype=torch.float64)
     f_in = torch.randn(1, 2, 4, dtype=torch.float64)
-    w_hat, b_hat = ops.widen(w, None, None, f_in)
+    w_hat, b_hat = ops.widen_linear(w, None, None, f_in)
     assert b_hat is None
     torch.testing.assert_close(w_hat, torch.stack([wj @ expand(f_in[0]).T for wj in w]))
     f_out = torch.randn(2, 1, 5, 3, dtype=torch.float64)
-    torch.testing.assert_close(ops.widen(w, None, f_out, None)[0],
+    torch.testing.assert_close(ops.widen_linear(w, None, f_out, None)[0],
                                torch.stack([expand(f_out[j, 0]) @ w[j] for j in range(2)]))
 
 
@@ -83,7 +83,7 @@ def test_ops_are_differentiable_in_float64():
     b = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
     f_out = torch.randn(2, 3, 2, 2, dtype=torch.float64, requires_grad=True)
     f_in = torch.randn(1, 2, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *a: ops.widen(*a), (w, b, f_out, f_in))
+    assert torch.autograd.gradcheck(lambda *a: ops.widen_linear(*a), (w, b, f_out, f_in))
     assert torch.autograd.gradcheck(ops.widen_vector, (b, f_out))
     coeff = torch.randn(4, 3, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(ops.group_mix, (w, coeff))
@@ -95,12 +95,12 @@ def test_op_argument_errors_name_the_shapes():
     import pytest
     w = torch.randn(2, 6, 3)
     with pytest.raises(ValueError, match=r"f_in last dim must be 3"):
-        ops.widen(w, None, None, torch.randn(1, 2, 4))
+        ops.widen_linear(w, None, None, torch.randn(1, 2, 4))
     with pytest.raises(ValueError, match=r"f_out leading dim must be 1 \(shared\) or the block count 2, got 3"):
-        ops.widen(w, None, torch.randn(3, 1, 2, 6), None)
-    with pytest.raises(ValueError, match=r"4 chunks, which do not divide the size 6"):
-        ops.widen(w, None, torch.randn(1, 4, 2, 1), None)
-    with pytest.raises(ValueError, match=r"group size 3 does not divide the block count 2"):
+        ops.widen_linear(w, None, torch.randn(3, 1, 2, 6), None)
+    with pytest.raises(ValueError, match=r"4 chunks, which do not divide the weight's 6 rows"):
+        ops.widen_linear(w, None, torch.randn(1, 4, 2, 1), None)
+    with pytest.raises(ValueError, match=r"group size 3 must be >= 1 and divide the block count 2"):
         ops.group_mix(w, torch.randn(2, 3))
     with pytest.raises(ValueError, match=r"k must be in \[0, 3\]"):
         ops.select_by_norm(torch.randn(6, 2), 2, 4, 2, True)

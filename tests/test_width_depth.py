@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lets_core
-from lets_core.transforms import DepthTransform, WidthTransform, init_f_, init_g_
+from lets_core.width_depth import DepthTransform, WidthTransform, init_f_, init_g_
 
 
 def test_paper_f_rows_are_convex_combinations():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -16,6 +18,28 @@ DTYPES = [torch.float32, *LOW_PRECISION]
 
 def extension_loaded() -> bool:
     return _extension.STATE.loaded
+
+
+def random_leaves(device: str, seed: int) -> Callable[..., torch.Tensor]:
+    """``t(*shape)``: random float64 tensors on ``device`` that require grad, from one seeded generator."""
+    g = torch.Generator().manual_seed(seed)
+
+    def t(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    return t
+
+
+def per_op(table: str, *args) -> dict:
+    """The union of ``table(*args)`` over the op test files that define it. Each
+    tests/test_ops_<op>.py keeps its op's tables beside its other tests: ``opcheck_samples(device)``
+    (arguments for torch.library.opcheck, read by test_ops_registry.py) and ``bad_arguments()``
+    (arguments the op must refuse, read by test_ops_checks.py), keyed by op or case name."""
+    merged: dict = {}
+    for path in sorted(Path(__file__).resolve().parent.glob("test_ops_*.py")):
+        module = importlib.import_module(path.stem)  # the module pytest collected (tests/ is on sys.path)
+        if hasattr(module, table):
+            merged.update(getattr(module, table)(*args))
+    return merged
 
 
 def non_contiguous(t: torch.Tensor) -> torch.Tensor:

@@ -23,12 +23,23 @@ std::string dtype_name(at::ScalarType t) {
     case at::kBool: return "torch.bool";
     case at::kComplexFloat: return "torch.complex64";
     case at::kComplexDouble: return "torch.complex128";
+    case at::kComplexHalf: return "torch.complex32";
+    case at::ScalarType::UInt16: return "torch.uint16";
+    case at::ScalarType::UInt32: return "torch.uint32";
+    case at::ScalarType::UInt64: return "torch.uint64";
+    case at::ScalarType::Float8_e5m2: return "torch.float8_e5m2";
+    case at::ScalarType::Float8_e4m3fn: return "torch.float8_e4m3fn";
+    case at::ScalarType::Float8_e5m2fnuz: return "torch.float8_e5m2fnuz";
+    case at::ScalarType::Float8_e4m3fnuz: return "torch.float8_e4m3fnuz";
     default: return c10::toString(t);
   }
 }
 
 void check_float(const at::Tensor& t, const char* name, const char* op) {
-  LETS_CORE_CHECK(at::isFloatingType(t.scalar_type()), op, name,
+  const auto type = t.scalar_type();
+  // Not at::isFloatingType, which also admits the float8 types the kernels do not dispatch on.
+  const bool ok = type == at::kDouble || type == at::kFloat || type == at::kBFloat16 || type == at::kHalf;
+  LETS_CORE_CHECK(ok, op, name,
                   " must be float64, float32, bfloat16 or float16, got ", dtype_name(t.scalar_type()));
 }
 

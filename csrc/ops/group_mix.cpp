@@ -1,5 +1,5 @@
-// group_mix, device-independent: its argument checks (the twin of group_mix in
-// lets_core/ops/_checks.py) and its output. Kernels: cpu/group_mix_kernel.cpp, cuda/group_mix_kernel.cu.
+// group_mix, device-independent: its argument checks (the twin of check_group_mix
+// in lets_core/ops/group_mix.py) and its output. Kernels: cpu/group_mix_kernel.cpp, cuda/group_mix_kernel.cu.
 #include "group_mix.h"
 
 #include <vector>

@@ -1,5 +1,5 @@
 // group_mix(stack, coeff): row r of the result is sum_m coeff[r, (chunk), m] * stack[s*group(r) + m],
-// the depth mix of one module type. The schema is in lets_core/ops/_library.py; the kernels are
+// the depth mix of one module type. The schema is in lets_core/ops/group_mix.py; the kernels are
 // cpu/group_mix_kernel.cpp and cuda/group_mix_kernel.cu, and widen_mix mixes with them.
 #pragma once
 
@@ -9,7 +9,7 @@
 
 namespace lets_core {
 
-// Checks the arguments of group_mix (the twin of _checks.group_mix).
+// Checks the arguments of group_mix (the twin of check_group_mix in lets_core/ops/group_mix.py).
 void check_group_mix(const at::Tensor& stack, const at::Tensor& coeff);
 
 // The uninitialised result, (coeff rows, *stack.shape[1:]) like the stack.

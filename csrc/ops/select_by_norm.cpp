@@ -1,5 +1,5 @@
-// select_by_norm, device-independent: its argument checks (the twin of select_by_norm in
-// lets_core/ops/_checks.py), the ranking of the unit scores and the output. Kernels:
+// select_by_norm, device-independent: its argument checks (the twin of check_select_by_norm
+// in lets_core/ops/select_by_norm.py), the ranking of the unit scores and the output. Kernels:
 // cpu/select_by_norm_kernel.cpp, cuda/select_by_norm_kernel.cu.
 #include "select_by_norm.h"
 

@@ -1,5 +1,5 @@
 // widen and widen_adjoint, device-independent: their argument checks (the twins of widen and
-// widen_adjoint in lets_core/ops/_checks.py) and the widening itself, written once for every
+// widen_adjoint in lets_core/ops/widen.py) and the widening itself, written once for every
 // device: ATen's matmul family (BLAS on CPU, cuBLAS on CUDA) writes straight into views of one
 // output buffer, and the device supplies only the block copy (cpu/widen_kernel.cpp,
 // cuda/widen_kernel.cu). Chunks (q|k|v) and blocks are merged into one batch dimension so every

@@ -1,6 +1,6 @@
 // widen(weight, f_out, f_in) = E(F_out) W E(F_in)^T and widen_adjoint(grad, f_out, f_in) =
-// E(F_out)^T G E(F_in), its adjoint (the op autograd calls for widen's backward). The schemas are in
-// lets_core/ops/_library.py; the kernels in cpu/widen_kernel.cpp and cuda/widen_kernel.cu supply
+// E(F_out)^T G E(F_in), its adjoint (the op autograd calls for widen's backward). The schemas (with the
+// reference, fake kernel and autograd) are in lets_core/ops/widen.py; the kernels in cpu/widen_kernel.cpp and cuda/widen_kernel.cu supply
 // only the block copy to the device-independent code of widen.cpp, which widen_mix reuses.
 #pragma once
 

@@ -1,111 +1,76 @@
-"""Argument checks of the ``lets_core`` ops when they run the reference kernels.
+"""Argument-check helpers of the lets_core ops' reference kernels: the twin of
+csrc/common/checks.{h,cpp} (the same checks, in the same order, with the same messages).
 
-The compiled kernels perform the same checks in C++ (csrc/ops/<op>.cpp, with the helpers of
-csrc/common/checks.cpp, ``TORCH_CHECK_VALUE``), so a direct ``torch.ops.lets_core.*`` call fails
-with a ValueError naming the op, the argument and what is allowed, whichever kernel runs.
+Each op's own checks are in its file (``check_widen`` in ``widen.py``, ...), the twins of
+``check_<op>`` in csrc/ops/<op>.cpp. A direct ``torch.ops.lets_core.*`` call therefore fails with
+the same ValueError, naming the op, the argument and what is allowed, whichever kernel runs
+(tests/test_ops_checks.py compares the two paths message by message).
 """
 
 from __future__ import annotations
 
+from typing import NoReturn
+
+import torch
 from torch import Tensor
 
-from . import plans
+# The dtypes the compiled kernels dispatch on (check_float in checks.cpp).
+FLOAT_DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
 
 
-def _fail(op: str, message: str) -> None:
+def fail(op: str, message: str) -> NoReturn:
+    """ValueError ``lets_core::<op>: <message>`` (LETS_CORE_CHECK in checks.h)."""
     raise ValueError(f"lets_core::{op}: {message}")
 
 
-def _factors(op: str, ref: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> tuple[int, int, int]:
+def check_float(t: Tensor, name: str, op: str) -> None:
+    """``name`` must have a dtype the compiled kernels take."""
+    if t.dtype not in FLOAT_DTYPES:
+        fail(op, f"{name} must be float64, float32, bfloat16 or float16, got {t.dtype}")
+
+
+def check_factors(op: str, ref: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> tuple[int, int, int]:
+    """f_out (1|B, C, dO, Oc) and f_in (1|B, dI, I) against the first argument ``ref`` of
+    B = ref.shape[0] blocks (device and dtype, dims, leading dim), then at least one chunk.
+    Returns (C, dO, dI)."""
     b = ref.shape[0]
     for name, f, dims in (("f_out", f_out, 4), ("f_in", f_in, 3)):
         if f is None:
             continue
         if f.device != ref.device or f.dtype != ref.dtype:
-            _fail(op, f"{name} is {f.dtype} on {f.device} but the first argument is {ref.dtype} on "
-                      f"{ref.device}; the factors must match it")
+            fail(op, f"{name} is {f.dtype} on {f.device} but the first argument is {ref.dtype} on "
+                     f"{ref.device}; the factors must match it")
         if f.dim() != dims:
-            _fail(op, f"{name} must have {dims} dims, got shape {tuple(f.shape)}")
+            fail(op, f"{name} must have {dims} dims, got shape {tuple(f.shape)}")
         if f.shape[0] not in (1, b):
-            _fail(op, f"{name} leading dim must be 1 (shared) or the block count {b}, got {f.shape[0]}")
+            fail(op, f"{name} leading dim must be 1 (shared) or the block count {b}, got {f.shape[0]}")
     c, d_o = (1, 0) if f_out is None else (f_out.shape[1], f_out.shape[2])
     if c < 1:
-        _fail(op, f"f_out must have at least one chunk, got shape {tuple(f_out.shape)}")
+        fail(op, f"f_out must have at least one chunk, got shape {tuple(f_out.shape)}")
     return c, d_o, 0 if f_in is None else f_in.shape[1]
 
 
-def _last_dims(op: str, f_out: Tensor | None, f_in: Tensor | None, o_c: int, i: int) -> None:
-    if f_out is not None and f_out.shape[3] != o_c:
-        _fail(op, f"f_out last dim must be {o_c} (rows per chunk), got shape {tuple(f_out.shape)}")
-    if f_in is not None and f_in.shape[2] != i:
-        _fail(op, f"f_in last dim must be {i} (narrow columns), got shape {tuple(f_in.shape)}")
+def check_last_dims(op: str, f_out: Tensor | None, f_in: Tensor | None, rows_per_chunk: int, cols: int) -> None:
+    """The factors' last dims against the narrow rows per chunk and the narrow columns."""
+    if f_out is not None and f_out.shape[3] != rows_per_chunk:
+        fail(op, f"f_out last dim must be {rows_per_chunk} (rows per chunk), got shape {tuple(f_out.shape)}")
+    if f_in is not None and f_in.shape[2] != cols:
+        fail(op, f"f_in last dim must be {cols} (narrow columns), got shape {tuple(f_in.shape)}")
 
 
-def _widen_args(op: str, weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
-    if weight.dim() != 3:
-        _fail(op, f"weight must be (blocks, out, in), got shape {tuple(weight.shape)}")
-    c, _, _ = _factors(op, weight, f_out, f_in)
-    if weight.shape[1] % c:
-        _fail(op, f"f_out has {c} chunks, which do not divide the weight's {weight.shape[1]} rows")
-    _last_dims(op, f_out, f_in, weight.shape[1] // c, weight.shape[2])
-
-
-def widen(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
-    _widen_args("widen", weight, f_out, f_in)
-
-
-def widen_adjoint(grad: Tensor, f_out: Tensor | None, f_in: Tensor | None) -> None:
-    if grad.dim() != 3:
-        _fail("widen_adjoint", f"grad must be (blocks, wide out, wide in), got shape {tuple(grad.shape)}")
-    c, d_o, d_i = _factors("widen_adjoint", grad, f_out, f_in)
-    if grad.shape[1] % c or grad.shape[1] // c < d_o:
-        _fail("widen_adjoint", f"grad has {grad.shape[1]} rows, which is not {c} chunks of at least {d_o} rows")
-    if grad.shape[2] < d_i:
-        _fail("widen_adjoint", f"grad has {grad.shape[2]} columns, fewer than f_in's {d_i} new columns")
-    _last_dims("widen_adjoint", f_out, f_in, grad.shape[1] // c - d_o, grad.shape[2] - d_i)
-
-
-def _mix_args(op: str, blocks: int, size: int, coeff: Tensor, ref: Tensor) -> None:
-    """coeff against a stack of ``blocks`` blocks whose dim 1 (the chunked one) has ``size`` entries."""
+def check_mix_args(op: str, blocks: int, size: int, coeff: Tensor, ref: Tensor) -> None:
+    """coeff (rows, s) or (rows, chunks, s) against ``blocks`` stacked blocks whose dim 1 (the
+    chunked one) has ``size`` entries, on the device of ``ref``."""
+    check_float(coeff, "coeff", op)
     if coeff.dim() not in (2, 3):
-        _fail(op, f"coeff must be (rows, s) or (rows, chunks, s), got shape {tuple(coeff.shape)}")
+        fail(op, f"coeff must be (rows, s) or (rows, chunks, s), got shape {tuple(coeff.shape)}")
     if coeff.device != ref.device:
-        _fail(op, f"coeff is on {coeff.device} but the blocks are on {ref.device}")
+        fail(op, f"coeff is on {coeff.device} but the blocks are on {ref.device}")
     s, r = coeff.shape[-1], coeff.shape[0]
     if s < 1 or blocks % s:
-        _fail(op, f"group size {s} must be >= 1 and divide the block count {blocks}")
+        fail(op, f"group size {s} must be >= 1 and divide the block count {blocks}")
     groups = blocks // s
     if (r != 0) if groups == 0 else r % groups:
-        _fail(op, f"{r} rows cannot be spread evenly over {groups} groups")
+        fail(op, f"{r} rows cannot be spread evenly over {groups} groups")
     if coeff.dim() == 3 and (coeff.shape[1] < 1 or size % coeff.shape[1]):
-        _fail(op, f"{coeff.shape[1]} coefficient chunks do not divide dim 1 of the blocks ({size})")
-
-
-def group_mix(stack: Tensor, coeff: Tensor) -> None:
-    if stack.dim() < 2:
-        _fail("group_mix", f"stack must be (blocks, size, ...), got shape {tuple(stack.shape)}")
-    _mix_args("group_mix", stack.shape[0], stack.shape[1], coeff, stack)
-
-
-def widen_mix(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None, coeff: Tensor, plan: int) -> None:
-    _widen_args("widen_mix", weight, f_out, f_in)
-    c, d_o = (1, 0) if f_out is None else (f_out.shape[1], f_out.shape[2])
-    _mix_args("widen_mix", weight.shape[0], weight.shape[1] + c * d_o, coeff, weight)
-    valid = plans.valid_plans(plans.WidenMixShape.of(weight, f_out, f_in, coeff))
-    if plan not in valid:
-        allowed = ", ".join(f"{int(p)} ({p.name})" for p in valid)
-        _fail("widen_mix", f"plan {plan} is not valid for these factors; allowed: {allowed}")
-
-
-def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> None:  # noqa: ARG001
-    if matrix.dim() not in (2, 3):
-        _fail("select_by_norm", f"matrix must be (rows, cols) or a stack (matrices, rows, cols), "
-                                f"got shape {tuple(matrix.shape)}")
-    rows = matrix.shape[-2]
-    if unit < 1 or rows % unit:
-        _fail("select_by_norm", f"unit {unit} must be >= 1 and divide the row count {rows}")
-    n = rows // unit
-    if not 0 <= k <= n:
-        _fail("select_by_norm", f"k must be in [0, {n}] (the number of units), got {k}")
-    if p not in (1, 2):
-        _fail("select_by_norm", f"p must be 1 or 2, got {p}")
+        fail(op, f"{coeff.shape[1]} coefficient chunks do not divide dim 1 of the blocks ({size})")

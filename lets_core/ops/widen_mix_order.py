@@ -1,10 +1,11 @@
-"""The cost model of ``widen_mix``: in which order to widen and mix a stack of blocks.
+"""The order of widen_mix's products: which orders are exact for given shapes, what each costs,
+and the cheapest one (the cost model the public wrappers use).
 
 ``widen_mix`` computes, for every row r of the coefficients (one distinct Aux layer),
 
     out[r] = sum_m coeff[r, m] * E(F_out_j) W_j E(F_in_j)^T,      j = s * group(r) + m.
 
-The widening is linear, so the product chain can be associated in four ways. They give the same
+The widening is linear, so the product chain can be associated in four orders. They give the same
 result and differ in work and in what they keep in memory:
 
 - ``BLOCKS``: widen every block completely, then mix the wide blocks (always valid). It pays when
@@ -16,10 +17,11 @@ result and differ in work and in what they keep in memory:
   shared (or absent): LayerNorm vectors and the biases of proj and fc2.
 
 Mixing before an output widening is only equivalent when each coefficient chunk covers whole
-widening chunks (coefficient chunks dividing the factor's chunks), which ``valid_plans`` checks.
+widening chunks (coefficient chunks dividing the factor's chunks), which ``valid_orders`` checks.
 
 Costs are multiply-adds of the products and the mixes, from the shapes alone. The op itself runs
-whichever plan it is given; :func:`choose_plan` is what the public wrapper uses.
+whichever order it is given; :func:`choose_order` is what the public wrappers use. C++ twin of the
+enum and of the validity rule: csrc/ops/widen_mix_order.h.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from dataclasses import dataclass
 from torch import Tensor
 
 
-class WidenMixPlan(enum.IntEnum):
+class WidenMixOrder(enum.IntEnum):
+    """The ``order`` argument of ``lets_core::widen_mix`` (values and names as in widen_mix_order.h)."""
+
     BLOCKS = 0
     OUT_FIRST = 1
     IN_FIRST = 2
@@ -41,7 +45,8 @@ class WidenMixPlan(enum.IntEnum):
 class WidenMixShape:
     """Sizes of one widen_mix: L blocks in groups of s, R output rows, C output chunks of Oc rows,
     I columns, dO new rows per chunk, dI new columns, K coefficient chunks, and whether each
-    factor is shared by all blocks (an absent factor counts as shared)."""
+    factor is shared by all blocks (absent, stored once, or only one block: is_shared_factor in
+    widen_mix_order.h)."""
 
     L: int
     R: int
@@ -66,19 +71,19 @@ class WidenMixShape:
                    in_shared=f_in is None or f_in.shape[0] == 1 or L == 1)
 
 
-def valid_plans(sh: WidenMixShape) -> list[WidenMixPlan]:
-    """The plans that compute ``widen_mix`` exactly for these shapes, BLOCKS always among them."""
-    plans = [WidenMixPlan.BLOCKS]
+def valid_orders(sh: WidenMixShape) -> list[WidenMixOrder]:
+    """The orders that compute ``widen_mix`` exactly for these shapes, BLOCKS always among them."""
+    orders = [WidenMixOrder.BLOCKS]
     if sh.in_shared:
-        plans.append(WidenMixPlan.OUT_FIRST)
+        orders.append(WidenMixOrder.OUT_FIRST)
     # Mixing the narrow rows before the output widening needs the coefficient chunks to be unions
     # of widening chunks, so that each new row is mixed with its own chunk's coefficients.
     mix_before_out_ok = sh.dO == 0 or sh.C % sh.K == 0
     if sh.out_shared and mix_before_out_ok:
-        plans.append(WidenMixPlan.IN_FIRST)
+        orders.append(WidenMixOrder.IN_FIRST)
         if sh.in_shared:
-            plans.append(WidenMixPlan.MIX_FIRST)
-    return plans
+            orders.append(WidenMixOrder.MIX_FIRST)
+    return orders
 
 
 def widen_cost(n: int, sh: WidenMixShape) -> int:
@@ -87,24 +92,23 @@ def widen_cost(n: int, sh: WidenMixShape) -> int:
     return n * sh.C * per_chunk
 
 
-def plan_cost(plan: WidenMixPlan, sh: WidenMixShape) -> int:
-    """Multiply-adds of one plan: its products plus its mixes (s per output element mixed)."""
+def order_cost(order: WidenMixOrder, sh: WidenMixShape) -> int:
+    """Multiply-adds of one order: its products plus its mixes (s per output element mixed)."""
     wide_rows, wide_cols = sh.C * (sh.Oc + sh.dO), sh.I + sh.dI
     narrow_rows = sh.C * sh.Oc
-    if plan == WidenMixPlan.BLOCKS:
+    if order == WidenMixOrder.BLOCKS:
         return widen_cost(sh.L, sh) + sh.R * sh.s * wide_rows * wide_cols
-    if plan == WidenMixPlan.OUT_FIRST:
+    if order == WidenMixOrder.OUT_FIRST:
         return (sh.L * sh.C * sh.dO * sh.Oc * sh.I + sh.R * sh.s * wide_rows * sh.I
                 + sh.R * wide_rows * sh.I * sh.dI)
-    if plan == WidenMixPlan.IN_FIRST:
+    if order == WidenMixOrder.IN_FIRST:
         return (sh.L * narrow_rows * sh.I * sh.dI + sh.R * sh.s * narrow_rows * wide_cols
                 + sh.R * sh.C * sh.dO * sh.Oc * wide_cols)
     return sh.R * sh.s * narrow_rows * sh.I + widen_cost(sh.R, sh)
 
 
-def choose_plan(sh: WidenMixShape) -> WidenMixPlan:
-    """The cheapest valid plan; ties go to the plan that keeps fewer intermediates alive
+def choose_order(sh: WidenMixShape) -> WidenMixOrder:
+    """The cheapest valid order; ties go to the order that keeps fewer intermediates alive
     (MIX_FIRST, then OUT_FIRST / IN_FIRST, then BLOCKS)."""
-    preference = [WidenMixPlan.MIX_FIRST, WidenMixPlan.OUT_FIRST, WidenMixPlan.IN_FIRST, WidenMixPlan.BLOCKS]
-    valid = valid_plans(sh)
-    return min(valid, key=lambda p: (plan_cost(p, sh), preference.index(p)))
+    preference = [WidenMixOrder.MIX_FIRST, WidenMixOrder.OUT_FIRST, WidenMixOrder.IN_FIRST, WidenMixOrder.BLOCKS]
+    return min(valid_orders(sh), key=lambda o: (order_cost(o, sh), preference.index(o)))

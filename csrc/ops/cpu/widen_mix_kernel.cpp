@@ -10,8 +10,8 @@ namespace {
 
 std::tuple<at::Tensor, at::Tensor> widen_mix_cpu(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                                                  const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
-                                                 int64_t plan) {
-  return widen_mix_impl(weight, f_out, f_in, coeff, plan, copy_block_cpu, group_mix_cpu);
+                                                 int64_t order) {
+  return widen_mix_impl(weight, f_out, f_in, coeff, order, copy_block_cpu, group_mix_cpu);
 }
 
 }  // namespace

@@ -11,9 +11,9 @@ namespace {
 
 std::tuple<at::Tensor, at::Tensor> widen_mix_cuda(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                                                   const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
-                                                  int64_t plan) {
+                                                  int64_t order) {
   const c10::cuda::CUDAGuard guard(weight.device());
-  return widen_mix_impl(weight, f_out, f_in, coeff, plan, copy_block_cuda, group_mix_cuda);
+  return widen_mix_impl(weight, f_out, f_in, coeff, order, copy_block_cuda, group_mix_cuda);
 }
 
 }  // namespace
