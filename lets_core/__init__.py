@@ -7,11 +7,12 @@ as plain timm models with :func:`emit_des`.
 
 from . import ops, presets
 from .auxnet import AuxNet
-from .bundle import StorageReport, load_bundle, save_bundle, storage_report
+from .bundle import load_bundle, save_bundle
 from .config import LearngeneConfig, LetsConfig, TransformConfig
 from .depth_plan import auto_depth_plan
 from .des import des_param_count, emit_des, load_des, save_des
 from .des_family import emit_des_many
+from .storage import StorageReport, storage_report
 from ._extension import extension_info
 from .data.errors import DatasetError, DatasetNotFoundError
 from .errors import BundleError, DesSizeError, LetsConfigError

@@ -1,4 +1,4 @@
-"""Saving and loading a trained LeTs bundle (learngene + F + G + Aux pos_embed), and its storage cost.
+"""Saving and loading a trained LeTs bundle (learngene + F + G + Aux pos_embed).
 
 A bundle folder holds ``bundle.safetensors`` and ``bundle.json``: the format version, the
 configuration, optionally a ``training`` record of how stage 1 was run (loading ignores it), and a
@@ -10,9 +10,8 @@ temporary sibling and swapped into place, so a kill never leaves half of a bundl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -22,7 +21,6 @@ from .artifacts import (digest_record, interrupted_save_hint, read_json_object, 
                         verify_fields, verify_files, write_json)
 from .auxnet import AuxNet
 from .config import LetsConfig
-from .des import des_param_count
 from .errors import BundleError, LetsConfigError
 
 # 2: bundle.json's digest covers the configuration and every field, not only the tensor file.
@@ -108,33 +106,3 @@ def _check_shapes(cfg: LetsConfig, state: dict[str, torch.Tensor]) -> None:
         if value.shape != state[key].shape:
             raise BundleError(f"bundle tensor {key!r} has shape {tuple(state[key].shape)} but the "
                               f"configuration needs {tuple(value.shape)}")
-
-
-@dataclass(frozen=True)
-class StorageReport:
-    """Parameters stored by a bundle next to those of the Des-Nets it can emit."""
-
-    bundle_params: int
-    des_sizes: tuple[tuple[int, int], ...]
-    des_params: tuple[int, ...]
-
-    @property
-    def des_total(self) -> int:
-        return sum(self.des_params)
-
-    def __str__(self) -> str:
-        lines = [f"bundle (stored once): {self.bundle_params / 1e6:.1f} M parameters"]
-        lines += [f"  Des-H{h}-L{l}: {n / 1e6:.1f} M" for (h, l), n in zip(self.des_sizes, self.des_params)]
-        lines.append(f"{len(self.des_sizes)} Des-Nets stored separately: {self.des_total / 1e6:.1f} M parameters "
-                     f"({self.des_total / max(self.bundle_params, 1):.1f}x the bundle)")
-        return "\n".join(lines)
-
-
-def storage_report(aux: AuxNet, sizes: Sequence[tuple[int, int]]) -> StorageReport:
-    """Compare the bundle's stored parameters with ``sizes`` = [(heads, depth), ...] Des-Nets."""
-    sizes = tuple((int(h), int(l)) for h, l in sizes)
-    return StorageReport(
-        bundle_params=aux.trainable_parameter_count(),
-        des_sizes=sizes,
-        des_params=tuple(des_param_count(aux.cfg, h, l) for h, l in sizes),
-    )

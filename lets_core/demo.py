@@ -26,13 +26,14 @@ from typing import Any
 import torch
 
 from . import presets
-from .bundle import TENSORS_FILE, storage_report
+from .bundle import TENSORS_FILE
 from .config import F_INIT_SCHEMES, G_INIT_SCHEMES, LetsConfig
 from .data import FASHION_MNIST_INSTALL, fashion_mnist_available, load_splits
 from .demo_cost import des_flops, family_costs, forward_flops
 from .depth_plan import auto_depth_plan
 from .des import des_param_count, emit_des
 from .elastic import TARGETS, ElasticConfig
+from .storage import storage_report
 from .train import (BUNDLE_DIR, SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, scratch_des,
                     train_aux, train_teacher)
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from .config import LearngeneConfig
 from .block_layout import BLOCK_MODULES, block_shapes
 from .errors import BundleError
+from .state_files import read_state_dict
 from .vit import build_vit
 
 # Stacked parameter name -> timm key suffix inside ``blocks.{j}.`` ("norm1_w" -> "norm1.weight", ...).
@@ -64,17 +65,7 @@ class Learngene(nn.Module):
     @classmethod
     def from_checkpoint(cls, cfg: LearngeneConfig, path: str | Path) -> "Learngene":
         """Load a timm ViT checkpoint file (.safetensors, or a torch file holding a state dict)."""
-        path = Path(path)
-        if not path.is_file():
-            raise BundleError(f"learngene checkpoint {str(path)!r} does not exist")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            for wrapper in ("state_dict", "model"):
-                if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
-                    state = state[wrapper]
+        state = read_state_dict(path, "learngene checkpoint", BundleError)
         return cls(cfg, state)
 
     def timm_state_dict(self) -> dict[str, Tensor]:

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ..artifacts import digest_record, fsync_dir, fsync_file, read_json_object, verify_digest, write_json
 from ..data import Splits, eval_loader
+from ..state_files import read_state_dict
 from .checkpoint import CheckpointError
 from .config import RUNTIME_ONLY, TrainConfig
 from .data_record import data_record
@@ -72,7 +73,7 @@ def load_teacher(path: str | Path, arch: str | None = None, *, num_classes: int 
         raise ValueError(f"loading a teacher from the checkpoint file {str(path)!r} needs arch, num_classes and "
                          "in_chans")
     model = build_teacher(arch, num_classes=num_classes, in_chans=in_chans, img_size=img_size or 224)
-    state = _read_state(path)
+    state = read_state_dict(path, "teacher checkpoint", CheckpointError)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -173,20 +174,3 @@ def _verify(folder: Path, meta: dict[str, Any]) -> None:
     record = meta.pop("digest", None)
     verify_digest(folder, record, meta, source=folder / TEACHER_META, required=[TEACHER_FILE],
                   error=CheckpointError)
-
-
-def _read_state(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # safetensors and torch raise several unrelated types for a bad file
-        raise CheckpointError(f"teacher checkpoint {str(path)!r} cannot be read ({exc})") from exc
-    for wrapper in ("state_dict", "model", "model_ema"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    if not isinstance(state, dict):
-        raise CheckpointError(f"teacher checkpoint {str(path)!r} holds no state dict")
-    # Checkpoints saved from a DDP-wrapped model prefix every key with "module.".
-    return {k.removeprefix("module."): v for k, v in state.items()}

@@ -1,0 +1,40 @@
+"""What a bundle stores against what the Des-Nets it can emit would store separately (the
+paper's storage argument)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from .auxnet import AuxNet
+from .des import des_param_count
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    """Parameters stored by a bundle next to those of the Des-Nets it can emit."""
+
+    bundle_params: int
+    des_sizes: tuple[tuple[int, int], ...]
+    des_params: tuple[int, ...]
+
+    @property
+    def des_total(self) -> int:
+        return sum(self.des_params)
+
+    def __str__(self) -> str:
+        lines = [f"bundle (stored once): {self.bundle_params / 1e6:.1f} M parameters"]
+        lines += [f"  Des-H{h}-L{l}: {n / 1e6:.1f} M" for (h, l), n in zip(self.des_sizes, self.des_params)]
+        lines.append(f"{len(self.des_sizes)} Des-Nets stored separately: {self.des_total / 1e6:.1f} M parameters "
+                     f"({self.des_total / max(self.bundle_params, 1):.1f}x the bundle)")
+        return "\n".join(lines)
+
+
+def storage_report(aux: AuxNet, sizes: Sequence[tuple[int, int]]) -> StorageReport:
+    """Compare the bundle's stored parameters with ``sizes`` = [(heads, depth), ...] Des-Nets."""
+    sizes = tuple((int(h), int(l)) for h, l in sizes)
+    return StorageReport(
+        bundle_params=aux.trainable_parameter_count(),
+        des_sizes=sizes,
+        des_params=tuple(des_param_count(aux.cfg, h, l) for h, l in sizes),
+    )
