@@ -66,7 +66,7 @@ class CompareConfig:
     tune_warmup_epochs: float = 0.2
     strategy: str = "continuous"
     batch_size: int = 128
-    val_size: int = 2000
+    val_size: float | int = 2000  # a fraction below 1 or a count of images
     train_limit: int | None = 24000
     test_limit: int | None = None
     progress: bool = True

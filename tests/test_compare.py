@@ -90,3 +90,28 @@ def test_lets_compare_flags_name_the_bad_item(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.parse(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_compare_runs_on_an_image_folder_with_its_own_classes(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from lets_core import cli
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    rng = np.random.default_rng(0)
+    for c, cls in enumerate(("ant", "bee", "cow")):  # 3 classes, colour images of another size
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(40):
+            img = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+            img[:6, :6] = 80 * c
+            Image.fromarray(img).save(tmp_path / "imgs" / cls / f"{i}.png")
+    out = tmp_path / "cmp"
+    argv = ["compare", "--dataset", "folder", "--data-dir", str(tmp_path / "imgs"), "--methods", "lets,nested",
+            "--sizes", "2x4", "--tune-epochs", "0,1", "--teacher-epochs", "1", "--stage1-epochs", "1",
+            "--batch-size", "16", "--val-size", "0.2", "--out", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
+    report = json.loads((out / "compare.json").read_text())
+    assert report["dataset"]["dataset"] == "folder" and report["dataset"]["num_classes"] == 3
+    assert report["model_config"]["learngene"]["num_classes"] == 3
+    assert set(report["results"]["2x4"]) == {"lets", "nested"}

@@ -10,7 +10,7 @@ from ...train import distributed_session
 from .. import inputs
 from ..choices import COMPARE_DATASETS, COMPARE_METHODS, DEVICES, STRATEGIES
 from ..flags import subparser
-from ..types import count_list, finite_float, name_list, positive_int, size_list
+from ..types import count_list, finite_float, name_list, positive_int, size_list, val_size
 
 method_list = name_list(COMPARE_METHODS)  # the type of --methods
 
@@ -39,6 +39,8 @@ def build(sub) -> argparse.ArgumentParser:
     p.add_argument("--tau", type=finite_float, default=c.tau)
     p.add_argument("--strategy", choices=STRATEGIES, default=c.strategy)
     p.add_argument("--batch-size", type=positive_int, default=c.batch_size)
+    p.add_argument("--val-size", type=val_size, help=f"validation images held out of the training data: a fraction "
+                   f"below 1 or a count (default {c.val_size})")
     p.add_argument("--train-limit", type=positive_int, help=f"training images (default {c.train_limit})")
     p.add_argument("--test-limit", type=positive_int)
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -49,7 +51,7 @@ def build(sub) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("out", "dataset", "data_dir", "seed", "teacher_epochs",
                                                "stage1_epochs", "stage1_lr", "tune_lr", "alpha", "tau", "strategy",
-                                               "batch_size", "train_limit", "test_limit", "progress")}
+                                               "batch_size", "val_size", "train_limit", "test_limit", "progress")}
     if args.methods:
         overrides["methods"] = inputs.list_flag(args.methods, method_list, "--methods")
     if args.sizes:
