@@ -38,7 +38,12 @@ def test_bench_ops_quick_writes_every_op_and_generation_way(tmp_path):
     assert {"widen", "widen_mix", "group_mix", "select_by_norm", "generation"} <= ops
     ways = {r["implementation"] for r in records if r["op"] == "generation step"}
     assert ways == {"compiled", "fallback", "fallback-naive", "released-code"}
-    assert all(r["median_ms"] > 0 and r["extension"] == "loaded" for r in records)
+    timed = [r for r in records if "median_ms" in r]
+    assert all(r["median_ms"] > 0 and r["extension"] == "loaded" for r in timed)
+    # The released-code baseline is checked against lets_core's weights and its work counted.
+    (flops,) = [r for r in records if r["op"] == "generation forward matmul FLOPs"]
+    assert flops["max_weight_difference"] < 1e-4 and flops["released_code_flops"] > flops["lets_flops"] > 0
+    assert len(timed) == len(records) - 1
 
 
 def test_bench_train_step_tiny_reports_every_variant(tmp_path):
