@@ -9,6 +9,8 @@ the same code an emitted Des-Net runs.
 
 from __future__ import annotations
 
+import abc
+
 from torch import Tensor, nn
 from torch.func import functional_call
 from timm.models.vision_transformer import Block
@@ -43,7 +45,7 @@ def block_tensors(block: nn.Module) -> dict[str, Tensor]:
     return dict(block.named_parameters())
 
 
-class GeneratedViT(nn.Module):
+class GeneratedViT(nn.Module, abc.ABC):
     """Base of the TLEG and SWS auxiliary networks: subclasses define :meth:`block_states`."""
 
     def __init__(self, cfg: LetsConfig) -> None:
@@ -66,9 +68,10 @@ class GeneratedViT(nn.Module):
         self._skeleton.train(mode)
         return self
 
+    @abc.abstractmethod
     def block_states(self) -> list[dict[str, Tensor]]:
-        """Each Aux layer's block tensors (timm names inside a block), with gradient."""
-        raise NotImplementedError
+        """Each Aux layer's block tensors (timm names inside a block), with gradient: what
+        distinguishes the methods (TLEG's linear expansion, SWS's shared stages)."""
 
     def stem_state(self) -> dict[str, Tensor]:
         return dict(self.stem.named_parameters())
