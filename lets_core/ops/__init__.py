@@ -18,22 +18,39 @@ wrapper:
   keep the top or bottom k, gather them.
 
 ``_registry.py`` holds the namespace and the registration shared by the op files, ``_checks.py``
-the argument-check helpers (the twin of csrc/common/checks.cpp). CONTRIBUTING.md, "Adding an op",
-lists the files a new op touches.
+the argument-check helpers (the twin of csrc/common/checks.cpp). Every public module of this folder
+is imported here, in name order, and the names in its ``__all__`` (its public wrappers) are this
+package's, so a new op file needs no line here. CONTRIBUTING.md, "Adding an op", lists the files a
+new op touches.
 """
 
 from __future__ import annotations
 
-from .. import _extension
-from . import _registry, widen_mix_order  # noqa: F401
+import importlib
+import pkgutil
 
-# The op files, in the order lets_core.info lists their ops; each defines its ops when imported.
-from .widen import widen_linear, widen_vector
-from .group_mix import group_mix
-from .widen_mix import widen_mix_linear, widen_mix_vector
-from .select_by_norm import select_by_norm
+from .. import _extension
+from . import _registry  # noqa: F401
+
+
+def _import_op_files() -> list[str]:
+    """Import every public module of this folder, in name order (importing an op file defines its
+    ops), then bind here the names of each one's ``__all__``; returns those names."""
+    infos = sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
+    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in infos if not info.name.startswith("_")]
+    # Bound only once all are imported: the first import of a module sets the package attribute of
+    # its name, which would replace a wrapper of the same name (group_mix) bound before it.
+    names: list[str] = []
+    for module in modules:
+        for name in getattr(module, "__all__", ()):
+            if name in names:
+                raise ImportError(f"lets_core.ops: {name!r} is in the __all__ of two op files; rename one")
+            globals()[name] = getattr(module, name)
+            names.append(name)
+    return names
+
+
+__all__ = _import_op_files()
 
 # Every schema is defined above; the compiled library only adds kernels to them.
 _extension.load()
-
-__all__ = ["widen_linear", "widen_vector", "group_mix", "widen_mix_linear", "widen_mix_vector", "select_by_norm"]

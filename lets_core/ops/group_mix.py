@@ -13,6 +13,8 @@ from torch import Tensor
 from . import _registry
 from ._checks import check_float, check_mix_args, fail
 
+__all__ = ["group_mix"]  # the public wrappers, which lets_core.ops exports
+
 
 def group_mix_reference(stack: Tensor, coeff: Tensor) -> Tensor:
     """Weighted sums of the blocks of each group: the depth transformation G.

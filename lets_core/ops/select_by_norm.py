@@ -15,6 +15,8 @@ from torch import Tensor
 from . import _registry
 from ._checks import check_float, fail
 
+__all__ = ["select_by_norm"]  # the public wrappers, which lets_core.ops exports
+
 
 def unit_scores(matrix: Tensor, unit: int, p: int) -> Tensor:
     """Per unit of ``unit`` consecutive rows (of every matrix of a (M, N, K) stack, or of one

@@ -20,6 +20,8 @@ from torch import Tensor
 from . import _registry
 from ._checks import check_factors, check_float, check_last_dims, fail
 
+__all__ = ["widen_linear", "widen_vector"]  # the public wrappers, which lets_core.ops exports
+
 # Reference kernels: the definitions, which the compiled kernels must match to float tolerance.
 # They never return a view of an input (custom ops may not alias their inputs). -----------------
 

@@ -19,6 +19,8 @@ from .group_mix import group_mix_reference, mix_grads
 from .widen import bilinear_grads, check_widen, growth, widen_reference
 from .widen_mix_order import WidenMixOrder, WidenMixShape, choose_order, valid_orders
 
+__all__ = ["widen_mix_linear", "widen_mix_vector"]  # the public wrappers, which lets_core.ops exports
+
 
 def widen_mix_reference(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None, coeff: Tensor,
                         order: int) -> tuple[Tensor, Tensor]:
