@@ -1,5 +1,6 @@
 """The parts of the ``lets`` parsers that several subcommands share: the help formatter, the
-subparser with its --config flag, and the flag groups (data, training recipe, model, stage 1, Des-Net).
+subparser with its --config flag, the flag groups (data, training recipe, model, stage 1, Des-Net),
+and the flags the two experiment commands (demo, compare) share.
 
 Defaults come from the Python API's own defaults (TrainConfig, ElasticConfig), so the command line
 and the library cannot drift apart; choices come from :mod:`lets_core.cli.choices`.
@@ -124,3 +125,17 @@ def des_flags(p: argparse.ArgumentParser, required: bool) -> None:
     g.add_argument("--strategy", choices=STRATEGIES, default="continuous", help="which new neurons to keep")
     g.add_argument("--plan", type=index_list,
                    help="comma-separated Aux layer per Des layer, e.g. 0,2,4,6 (default: automatic)")
+
+
+def experiment_flags(p: argparse.ArgumentParser, defaults) -> None:
+    """The flags that mean the same in both experiment commands (``lets demo``, ``lets compare``),
+    with the defaults of the command's configuration (``DemoConfig``, ``CompareConfig``)."""
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--teacher-epochs", type=positive_int)
+    p.add_argument("--alpha", type=finite_float, default=defaults.alpha)
+    p.add_argument("--tau", type=finite_float, default=defaults.tau)
+    p.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy)
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    p.add_argument("--test-limit", type=positive_int)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--device", choices=DEVICES)

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 from ..config import LetsConfig
 from ..data import load_splits
@@ -59,6 +60,19 @@ def list_flag(value, parse, flag: str) -> list:
         return parse(value)
     except argparse.ArgumentTypeError as exc:
         raise ValueError(f"{flag} {exc}") from exc
+
+
+def experiment_overrides(args: argparse.Namespace, fields: tuple[str, ...],
+                         list_fields: dict[str, Callable[[str], list]]) -> dict[str, Any]:
+    """The fields of an experiment command's configuration (``DemoConfig``, ``CompareConfig``) that
+    its flags give, for the configuration's ``for_mode``: each of ``fields`` as parsed (a None is the mode's default),
+    and each comma-list flag of ``list_fields`` (field: the flag's type) parsed where it was given."""
+    overrides = {name: getattr(args, name) for name in fields}
+    for name, parse in list_fields.items():
+        value = getattr(args, name)
+        if value:
+            overrides[name] = list_flag(value, parse, "--" + name.replace("_", "-"))
+    return overrides
 
 
 def given(value, default):

@@ -8,8 +8,8 @@ import argparse
 from ...compare import CompareConfig, run_compare
 from ...train import distributed_session
 from .. import inputs
-from ..choices import COMPARE_DATASETS, COMPARE_METHODS, DEVICES, STRATEGIES
-from ..flags import subparser
+from ..choices import COMPARE_DATASETS, COMPARE_METHODS
+from ..flags import experiment_flags, subparser
 from ..types import count_list, finite_float, name_list, positive_int, size_list, val_size
 
 method_list = name_list(COMPARE_METHODS)  # the type of --methods
@@ -30,34 +30,21 @@ def build(sub) -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=COMPARE_DATASETS, default=c.dataset,
                    help="auto: Fashion-MNIST if installed, else digits; folder: --data-dir with a subfolder per class")
     p.add_argument("--data-dir", help="Fashion-MNIST folder or the image folder")
-    p.add_argument("--seed", type=int, default=c.seed)
-    p.add_argument("--teacher-epochs", type=positive_int)
     p.add_argument("--stage1-epochs", type=positive_int)
     p.add_argument("--stage1-lr", type=finite_float, default=c.stage1_lr)
     p.add_argument("--tune-lr", type=finite_float, default=c.tune_lr)
-    p.add_argument("--alpha", type=finite_float, default=c.alpha)
-    p.add_argument("--tau", type=finite_float, default=c.tau)
-    p.add_argument("--strategy", choices=STRATEGIES, default=c.strategy)
-    p.add_argument("--batch-size", type=positive_int, default=c.batch_size)
     p.add_argument("--val-size", type=val_size, help=f"validation images held out of the training data: a fraction "
                    f"below 1 or a count (default {c.val_size})")
     p.add_argument("--train-limit", type=positive_int, help=f"training images (default {c.train_limit})")
-    p.add_argument("--test-limit", type=positive_int)
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--device", choices=DEVICES)
+    experiment_flags(p, c)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k) for k in ("out", "dataset", "data_dir", "seed", "teacher_epochs",
-                                               "stage1_epochs", "stage1_lr", "tune_lr", "alpha", "tau", "strategy",
-                                               "batch_size", "val_size", "train_limit", "test_limit", "progress")}
-    if args.methods:
-        overrides["methods"] = inputs.list_flag(args.methods, method_list, "--methods")
-    if args.sizes:
-        overrides["sizes"] = inputs.list_flag(args.sizes, size_list, "--sizes")
-    if args.tune_epochs:
-        overrides["tune_epochs"] = inputs.list_flag(args.tune_epochs, count_list, "--tune-epochs")
+    overrides = inputs.experiment_overrides(
+        args, ("out", "dataset", "data_dir", "seed", "teacher_epochs", "stage1_epochs", "stage1_lr", "tune_lr",
+               "alpha", "tau", "strategy", "batch_size", "val_size", "train_limit", "test_limit", "progress"),
+        {"methods": method_list, "sizes": size_list, "tune_epochs": count_list})
     with distributed_session(args.device) as env:
         run_compare(CompareConfig.for_mode(args.quick, **overrides), env)
     return 0

@@ -8,8 +8,8 @@ import argparse
 from ...demo import DemoConfig, run_demo
 from ...train import distributed_session
 from .. import inputs
-from ..choices import DEMO_DATASETS, DEVICES, ELASTIC_TARGETS, F_INITS, G_INITS, STAGE1_VARIANTS, STRATEGIES
-from ..flags import subparser
+from ..choices import DEMO_DATASETS, ELASTIC_TARGETS, F_INITS, G_INITS, STAGE1_VARIANTS
+from ..flags import experiment_flags, subparser
 from ..types import count, finite_float, int_list, name_list, positive_int, size_list
 
 stage1_list = name_list(STAGE1_VARIANTS)  # the type of --stage1
@@ -27,18 +27,13 @@ def build(sub) -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=DEMO_DATASETS, default=d.dataset,
                    help="auto: Fashion-MNIST if installed, else digits")
     p.add_argument("--data-dir", help="Fashion-MNIST folder")
-    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--sizes", type=size_list, help="Des-Nets as HEADSxDEPTH list, e.g. 2x4,3x6,4x8 (default: mode's)")
-    p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
     p.add_argument("--stage1", type=stage1_list,
                    help=f"comma-separated stage-1 variants among {','.join(STAGE1_VARIANTS)} "
                    "(default: both)")
-    p.add_argument("--teacher-epochs", type=positive_int)
     p.add_argument("--aux-epochs", type=positive_int)
     p.add_argument("--scratch-epochs", type=int_list,
                    help="comma-separated scratch budgets, e.g. 1,2,4 (default: mode's)")
-    p.add_argument("--alpha", type=finite_float, default=d.alpha)
-    p.add_argument("--tau", type=finite_float, default=d.tau)
     p.add_argument("--aux-lr", type=finite_float, default=d.aux_lr)
     p.add_argument("--f-init", choices=F_INITS, default=d.f_init)
     p.add_argument("--g-init", choices=G_INITS, default=d.g_init)
@@ -49,27 +44,18 @@ def build(sub) -> argparse.ArgumentParser:
     p.add_argument("--elastic-weight", type=finite_float, default=d.elastic_weight)
     p.add_argument("--des-lr", type=finite_float, default=d.des_lr,
                    help="shared by LeTs fine-tuning and scratch training")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--train-limit", type=positive_int,
                    help=f"training images (default {d.train_limit}, a seeded subset; 58000 = all)")
-    p.add_argument("--test-limit", type=positive_int)
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--device", choices=DEVICES)
+    experiment_flags(p, d)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k) for k in ("out", "dataset", "data_dir", "seed", "strategy", "teacher_epochs",
-                                               "aux_epochs", "alpha", "tau", "aux_lr", "f_init", "g_init",
-                                               "f_lr_scale", "g_lr_scale", "elastic_random", "elastic_target",
-                                               "elastic_weight", "des_lr", "batch_size", "train_limit",
-                                               "test_limit", "progress")}
-    if args.stage1:
-        overrides["stage1"] = inputs.list_flag(args.stage1, stage1_list, "--stage1")
-    if args.sizes:
-        overrides["sizes"] = inputs.list_flag(args.sizes, size_list, "--sizes")
-    if args.scratch_epochs:
-        overrides["scratch_epochs"] = inputs.list_flag(args.scratch_epochs, int_list, "--scratch-epochs")
+    overrides = inputs.experiment_overrides(
+        args, ("out", "dataset", "data_dir", "seed", "strategy", "teacher_epochs", "aux_epochs", "alpha", "tau",
+               "aux_lr", "f_init", "g_init", "f_lr_scale", "g_lr_scale", "elastic_random", "elastic_target",
+               "elastic_weight", "des_lr", "batch_size", "train_limit", "test_limit", "progress"),
+        {"stage1": stage1_list, "sizes": size_list, "scratch_epochs": int_list})
     with distributed_session(args.device) as env:
         run_demo(DemoConfig.for_mode(args.quick, args.full, **overrides), env)
     return 0
