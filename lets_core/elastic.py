@@ -7,6 +7,8 @@ depth plan as :func:`lets_core.emit_des`) and trained by distillation toward the
 Aux-Net's own detached logits, or both. Sizes follow the sandwich rule: always the smallest size,
 plus ``num_random`` uniform draws from the grid of (heads, depth), from a generator seeded by
 (seed, epoch, step), so a resumed run draws the same sizes without saving generator state.
+:class:`SampledSizesConfig` and :class:`SampledSizesObjective` hold what elastic LeTs shares with its
+baseline, the nested ViT (``lets_core/baselines/nested.py``): the sampled sizes and the loss.
 
 Example:
     >>> import lets_core
@@ -19,11 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -42,17 +45,19 @@ TARGETS = ("teacher", "aux", "both")
 
 
 @dataclass(frozen=True)
-class ElasticConfig:
-    """Settings of elastic stage 1 (the paper's stage 1 is ``elastic=None``).
+class SampledSizesConfig(abc.ABC):
+    """What a stage 1 that trains sub-networks of sampled sizes beside the full model is set by:
+    elastic LeTs (:class:`ElasticConfig`) and its baseline, the nested ViT
+    (:class:`lets_core.baselines.nested.NestedConfig`), so that both sample the same sizes.
 
     num_random: random sizes per step besides the smallest (0: the smallest only).
     min_heads, min_depth: the smallest size of the sandwich rule; None: the learngene's.
     max_depth: the largest depth sampled; None: the Aux depth.
-    target: what the Des-Nets distill from, one of :data:`TARGETS`.
-    weight: loss = Aux loss + weight x mean of the Des-Nets' KD losses.
-    strategy: the selection strategy of the Des-Nets; emit with the same one. Norm strategies
-        re-rank the F rows every step, without gradient through the ranking.
+    target: what the sub-networks distill from, one of the subclass's ``targets``.
+    weight: loss = full-model loss + weight x mean of the sub-networks' KD losses.
     """
+
+    targets: ClassVar[tuple[str, ...]]
 
     num_random: int = 1
     min_heads: int | None = None
@@ -60,44 +65,72 @@ class ElasticConfig:
     max_depth: int | None = None
     target: str = "teacher"
     weight: float = 1.0
-    strategy: str = "continuous"
 
     def __post_init__(self) -> None:
+        kind = type(self).__name__
         if not _is_int(self.num_random) or self.num_random < 0:
-            raise LetsConfigError(f"ElasticConfig.num_random must be an integer >= 0, got {self.num_random!r}")
+            raise LetsConfigError(f"{kind}.num_random must be an integer >= 0, got {self.num_random!r}")
         for name in ("min_heads", "min_depth", "max_depth"):
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 1):
-                raise LetsConfigError(f"ElasticConfig.{name} must be None or an integer >= 1, got {value!r}")
-        if self.min_depth is not None and self.max_depth is not None and self.min_depth > self.max_depth:
-            raise LetsConfigError(f"ElasticConfig.min_depth {self.min_depth} must be <= max_depth {self.max_depth}")
-        if self.target not in TARGETS:
-            raise LetsConfigError(f"ElasticConfig.target must be one of {list(TARGETS)}, got {self.target!r}")
+                raise LetsConfigError(f"{kind}.{name} must be None or an integer >= 1, got {value!r}")
+        if self.target not in self.targets:
+            raise LetsConfigError(f"{kind}.target must be one of {list(self.targets)}, got {self.target!r}")
         weight = self.weight
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
-            raise LetsConfigError(f"ElasticConfig.weight must be a finite number > 0, got {weight!r}")
+            raise LetsConfigError(f"{kind}.weight must be a finite number > 0, got {weight!r}")
+
+    def depth_range(self, cfg: LetsConfig) -> tuple[int, int]:
+        """The smallest and largest depth sampled for ``cfg``, the defaults filled in; DesSizeError
+        on an empty range."""
+        lg = cfg.learngene
+        min_depth = lg.depth if self.min_depth is None else self.min_depth
+        max_depth = cfg.aux_depth if self.max_depth is None else self.max_depth
+        if min_depth > max_depth:
+            raise DesSizeError(f"{type(self).__name__} depths give an empty range: min_depth {min_depth} > max_depth "
+                               f"{max_depth} (defaults: min_depth = learngene depth {lg.depth}, max_depth = Aux "
+                               f"depth {cfg.aux_depth})")
+        return min_depth, max_depth
+
+    @abc.abstractmethod
+    def sampler(self, cfg: LetsConfig) -> SizeSampler:
+        """The size grid of ``cfg`` with the defaults filled in; DesSizeError on sizes the
+        sub-networks of ``cfg`` cannot have."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ElasticConfig(SampledSizesConfig):
+    """Settings of elastic stage 1 (the paper's stage 1 is ``elastic=None``): those of
+    :class:`SampledSizesConfig`, the sub-networks being Des-Nets and ``target`` one of
+    :data:`TARGETS`, and
+
+    strategy: the selection strategy of the Des-Nets; emit with the same one. Norm strategies
+        re-rank the F rows every step, without gradient through the ranking.
+    """
+
+    targets = TARGETS
+
+    strategy: str = "continuous"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.min_depth is not None and self.max_depth is not None and self.min_depth > self.max_depth:
+            raise LetsConfigError(f"ElasticConfig.min_depth {self.min_depth} must be <= max_depth {self.max_depth}")
         if self.strategy not in STRATEGIES:
             raise LetsConfigError(f"ElasticConfig.strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
 
-    def sampler(self, cfg: LetsConfig) -> "SizeSampler":
+    def sampler(self, cfg: LetsConfig) -> SizeSampler:
         """The size grid of ``cfg`` with the defaults filled in; raises DesSizeError on sizes that
         ``cfg``'s bundle cannot emit."""
-        lg = cfg.learngene
-        lo, hi = lg.num_heads, cfg.aux_heads
+        lo, hi = cfg.learngene.num_heads, cfg.aux_heads
         min_heads = lo if self.min_heads is None else self.min_heads
         if not lo <= min_heads <= hi:
             raise DesSizeError(f"ElasticConfig.min_heads={min_heads} cannot be emitted by this configuration: "
                                f"heads must be in [{lo}, {hi}] (learngene heads to Aux heads)")
-        min_depth = lg.depth if self.min_depth is None else self.min_depth
-        max_depth = cfg.aux_depth if self.max_depth is None else self.max_depth
-        if min_depth > max_depth:
-            raise DesSizeError(f"ElasticConfig depths give an empty range: min_depth {min_depth} > max_depth "
-                               f"{max_depth} (defaults: min_depth = learngene depth {lg.depth}, max_depth = Aux "
-                               f"depth {cfg.aux_depth})")
-        return SizeSampler(min_heads, hi, min_depth, max_depth, self.num_random)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return SizeSampler(min_heads, hi, *self.depth_range(cfg), self.num_random)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ElasticConfig":
@@ -136,12 +169,63 @@ def step_seed(seed: int, epoch: int, step: int) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-class ElasticObjective:
+class SampledSizesObjective(abc.ABC):
+    """The loss of one step of a stage 1 configured by a :class:`SampledSizesConfig`:
+
+    loss = DistillationLoss(alpha, tau)(model logits) + weight x mean over the sampled sizes of the
+    sub-network's KD loss (temperature tau) toward ``config.target``: ``"teacher"`` (the teacher's
+    logits), :attr:`own_target` (the model's own detached logits) or ``"both"`` (the mean of those
+    two KD losses). The logits counted for accuracy are the model's. A subclass names itself and
+    its own target and says how the model runs its sub-networks (:meth:`forward_sizes`).
+    """
+
+    name: str  # in the settings and the messages, e.g. "elastic"
+    own_target: str  # the config.target meaning the model's own detached logits, e.g. "aux"
+
+    def __init__(self, config: SampledSizesConfig, cfg: LetsConfig, train_cfg: TrainConfig) -> None:
+        self.config = config
+        self.sampler = config.sampler(cfg)
+        self.seed = train_cfg.seed
+        self.criterion = DistillationLoss(train_cfg.alpha, train_cfg.tau, train_cfg.label_smoothing)
+
+    @abc.abstractmethod
+    def forward_sizes(self, model: nn.Module, x: Tensor,
+                      sizes: Sequence[tuple[int, int]]) -> tuple[Tensor, list[Tensor]]:
+        """The model's logits and those of its sub-network of each size, from one call of the
+        module (not of a method of the unwrapped model), so that DDP sees the forward."""
+
+    @property
+    def teacher_reason(self) -> str | None:
+        if self.config.target != self.own_target:
+            return f"{self.name} target {self.config.target!r}"
+        return f"alpha={self.criterion.alpha}" if self.criterion.needs_teacher else None
+
+    def settings(self) -> dict[str, Any]:
+        return {"objective": self.name, **self.config.to_dict()}
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, teacher_logits: Tensor | None, epoch: int,
+                 step: int) -> tuple[Tensor, Tensor]:
+        logits, sub_logits = self.forward_sizes(model, x, self.sampler.sizes(self.seed, epoch, step))
+        targets = []
+        if self.config.target != self.own_target:
+            if teacher_logits is None:
+                raise ValueError(f"{self.name} target {self.config.target!r} needs teacher logits; pass a teacher "
+                                 f"or use target={self.own_target!r}")
+            targets.append(teacher_logits)
+        if self.config.target != "teacher":
+            targets.append(logits.detach())
+        tau = self.criterion.tau
+        sub_loss = torch.stack([sum(kd_loss(sub, t, tau) for t in targets) / len(targets) for sub in sub_logits])
+        return self.criterion(logits, y, teacher_logits) + self.config.weight * sub_loss.mean(), logits
+
+
+class ElasticObjective(SampledSizesObjective):
     """The loss of one elastic step, for ``fit(..., objective=...)``.
 
     loss = DistillationLoss(alpha, tau)(Aux logits) + weight x mean over the sampled sizes of the
-    Des-Net's KD loss (temperature tau) toward ``config.target``. The logits returned for the
-    accuracy counter are the Aux-Net's.
+    Des-Net's KD loss (temperature tau) toward ``config.target`` (:class:`SampledSizesObjective`,
+    the own target being the Aux-Net's logits). The logits returned for the accuracy counter are the
+    Aux-Net's.
 
     Example:
         >>> import torch, lets_core
@@ -154,36 +238,12 @@ class ElasticObjective:
         (True, torch.Size([2, 10]))
     """
 
-    def __init__(self, config: ElasticConfig, cfg: LetsConfig, train_cfg: TrainConfig) -> None:
-        self.config = config
-        self.sampler = config.sampler(cfg)
-        self.seed = train_cfg.seed
-        self.criterion = DistillationLoss(train_cfg.alpha, train_cfg.tau, train_cfg.label_smoothing)
+    name = "elastic"
+    own_target = "aux"
 
-    @property
-    def teacher_reason(self) -> str | None:
-        if self.config.target != "aux":
-            return f"elastic target {self.config.target!r}"
-        return f"alpha={self.criterion.alpha}" if self.criterion.needs_teacher else None
-
-    def settings(self) -> dict[str, Any]:
-        return {"objective": "elastic", **self.config.to_dict()}
-
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, teacher_logits: Tensor | None, epoch: int,
-                 step: int) -> tuple[Tensor, Tensor]:
-        sizes = self.sampler.sizes(self.seed, epoch, step)
-        # Through the module call (not a method of the unwrapped model), so DDP sees the forward.
-        logits, des_logits = model(x, des_sizes=sizes, strategy=self.config.strategy)
-        targets = []
-        if self.config.target in ("teacher", "both"):
-            if teacher_logits is None:
-                raise ValueError(f"elastic target {self.config.target!r} needs teacher logits; pass a teacher")
-            targets.append(teacher_logits)
-        if self.config.target in ("aux", "both"):
-            targets.append(logits.detach())
-        tau = self.criterion.tau
-        des_loss = torch.stack([sum(kd_loss(des, t, tau) for t in targets) / len(targets) for des in des_logits])
-        return self.criterion(logits, y, teacher_logits) + self.config.weight * des_loss.mean(), logits
+    def forward_sizes(self, model: nn.Module, x: Tensor,
+                      sizes: Sequence[tuple[int, int]]) -> tuple[Tensor, list[Tensor]]:
+        return model(x, des_sizes=sizes, strategy=self.config.strategy)
 
 
 def _is_int(value: Any) -> bool:

@@ -19,11 +19,9 @@ the baseline of elastic LeTs: same sampled sizes, same targets, no learngene.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -33,11 +31,10 @@ from timm.models.vision_transformer import VisionTransformer
 from ..config import LetsConfig
 from ..data import Splits
 from ..des import build_des
-from ..elastic import SizeSampler
-from ..errors import DesSizeError, LetsConfigError
+from ..elastic import SampledSizesConfig, SampledSizesObjective, SizeSampler
+from ..errors import DesSizeError
 from ..train.config import TrainConfig
 from ..train.distributed import DistEnv
-from ..train.losses import DistillationLoss, kd_loss
 from ..vit import build_vit, vit_kwargs
 from .source import Source, clone_state, detached
 from .stage1 import run_stage1
@@ -51,49 +48,18 @@ TARGETS = ("teacher", "full")
 
 
 @dataclass(frozen=True)
-class NestedConfig:
-    """Settings of nested stage 1.
+class NestedConfig(SampledSizesConfig):
+    """Settings of nested stage 1: those of :class:`lets_core.elastic.SampledSizesConfig` (the same
+    defaults as elastic LeTs's, so both sample the same sizes), the sub-networks being prefixes and
+    ``target`` one of :data:`TARGETS`; min_heads may be any number of heads from 1."""
 
-    num_random: random sizes per step besides the smallest. min_heads, min_depth, max_depth: the
-    sampled grid, heads in [min_heads, Aux heads] x depth in [min_depth, max_depth]; None takes
-    elastic LeTs's defaults (learngene heads, learngene depth, Aux depth), so both sample the same
-    sizes. target: see :data:`TARGETS`. weight: loss = full-model loss + weight x mean prefix KD.
-    """
-
-    num_random: int = 1
-    min_heads: int | None = None
-    min_depth: int | None = None
-    max_depth: int | None = None
-    target: str = "teacher"
-    weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not _is_int(self.num_random) or self.num_random < 0:
-            raise LetsConfigError(f"NestedConfig.num_random must be an integer >= 0, got {self.num_random!r}")
-        for name in ("min_heads", "min_depth", "max_depth"):
-            value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
-                raise LetsConfigError(f"NestedConfig.{name} must be None or an integer >= 1, got {value!r}")
-        if self.target not in TARGETS:
-            raise LetsConfigError(f"NestedConfig.target must be one of {list(TARGETS)}, got {self.target!r}")
-        w = self.weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not (math.isfinite(w) and w > 0):
-            raise LetsConfigError(f"NestedConfig.weight must be a finite number > 0, got {w!r}")
+    targets = TARGETS
 
     def sampler(self, cfg: LetsConfig) -> SizeSampler:
-        lg = cfg.learngene
-        min_heads = lg.num_heads if self.min_heads is None else self.min_heads
+        min_heads = cfg.learngene.num_heads if self.min_heads is None else self.min_heads
         if not 1 <= min_heads <= cfg.aux_heads:
             raise DesSizeError(f"NestedConfig.min_heads={min_heads} must be in [1, {cfg.aux_heads}] (the Aux heads)")
-        min_depth = lg.depth if self.min_depth is None else self.min_depth
-        max_depth = cfg.aux_depth if self.max_depth is None else self.max_depth
-        if min_depth > max_depth:
-            raise DesSizeError(f"NestedConfig depths give an empty range: min_depth {min_depth} > max_depth "
-                               f"{max_depth}")
-        return SizeSampler(min_heads, cfg.aux_heads, min_depth, max_depth, self.num_random)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return SizeSampler(min_heads, cfg.aux_heads, *self.depth_range(cfg), self.num_random)
 
 
 class NestedViT(nn.Module):
@@ -137,34 +103,17 @@ def prefix(cfg: LetsConfig, heads: int, depth: int, device: torch.device | None 
     return prefix_subnet(cfg, check_heads(cfg, heads, "the nested ViT"), layer_plan(cfg, depth), device)
 
 
-class NestedObjective:
+class NestedObjective(SampledSizesObjective):
     """loss = DistillationLoss(alpha, tau)(full logits) + weight x mean over the sampled sizes of
-    KD(prefix logits, target; tau); the logits counted for accuracy are the full model's."""
+    KD(prefix logits, target; tau) (:class:`SampledSizesObjective`, whose own target is "full");
+    the logits counted for accuracy are the full model's."""
 
-    def __init__(self, config: NestedConfig, cfg: LetsConfig, train_cfg: TrainConfig) -> None:
-        self.config = config
-        self.sampler = config.sampler(cfg)
-        self.seed = train_cfg.seed
-        self.criterion = DistillationLoss(train_cfg.alpha, train_cfg.tau, train_cfg.label_smoothing)
+    name = NAME
+    own_target = "full"
 
-    @property
-    def teacher_reason(self) -> str | None:
-        if self.config.target == "teacher":
-            return "nested target 'teacher'"
-        return f"alpha={self.criterion.alpha}" if self.criterion.needs_teacher else None
-
-    def settings(self) -> dict[str, Any]:
-        return {"objective": NAME, **self.config.to_dict()}
-
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, teacher_logits: Tensor | None, epoch: int,
-                 step: int) -> tuple[Tensor, Tensor]:
-        sizes = self.sampler.sizes(self.seed, epoch, step)
-        logits, subs = model(x, sizes=sizes)
-        target = teacher_logits if self.config.target == "teacher" else logits.detach()
-        if target is None:
-            raise ValueError("nested target 'teacher' needs teacher logits; pass a teacher or use target='full'")
-        sub_loss = torch.stack([kd_loss(s, target, self.criterion.tau) for s in subs]).mean()
-        return self.criterion(logits, y, teacher_logits) + self.config.weight * sub_loss, logits
+    def forward_sizes(self, model: nn.Module, x: Tensor,
+                      sizes: Sequence[tuple[int, int]]) -> tuple[Tensor, list[Tensor]]:
+        return model(x, sizes=sizes)
 
 
 def check_size(cfg: LetsConfig, heads: int, depth: int) -> None:
@@ -192,7 +141,3 @@ def emit(source: Source, heads: int, depth: int, *, drop_path_rate: float = 0.0)
     with torch.no_grad():
         state = sub_state(cfg, source.state, sub)
     return build_des(cfg, len(sub.residual), len(sub.plan), clone_state(state), drop_path_rate)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
