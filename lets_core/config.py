@@ -16,6 +16,8 @@ from .errors import LetsConfigError
 
 F_INIT_SCHEMES = ("normalized-uniform", "net2net", "normal")
 G_INIT_SCHEMES = ("paper", "uniform", "spread")
+# How F and G build an Aux layer (see TransformConfig.layout).
+TRANSFORM_LAYOUTS = ("lets", "ligo")
 MAX_INIT_NOISE = 1.0
 
 # The module types that own one G coefficient set for weights (and LayerNorm gamma) and one for
@@ -99,6 +101,19 @@ class TransformConfig:
     row (t); f_init / g_init: initialization schemes (see ``width_depth.init_f_`` / ``init_g_``);
     f_noise: std of the Gaussian noise of the ``net2net`` F init; g_noise: upper bound of the
     uniform noise of the ``paper`` and ``spread`` G inits.
+
+    layout: the order in which F and G build an Aux layer.
+
+    - ``"lets"`` (the paper's method): widen each learngene block j with its own F set
+      (F_q^j, F_k^j, F_v^j, F_ffn^j), then mix the widened blocks of a group with G.
+    - ``"ligo"`` (the paper's ablation LeTs(LiGO), named after LiGO's growth operator): mix first,
+      every distinct Aux layer (G row) as a G-weighted sum of ALL learngene blocks, then widen it
+      once with an F set of its own. G is therefore dense, (rows x L_g) per module type and kind:
+      group_size must be the learngene depth (one group). The F sets belong to the
+      distinct Aux layers instead of the learngene blocks, one per G row, so tied Aux layers stay
+      identical (tie_length 1 gives one F set per Aux layer). F_e and F_cls stay shared: the
+      residual stream and the head must mean the same neurons in every layer.
+      ``presets.ligo(cfg)`` turns a configuration into its LeTs(LiGO) ablation.
     """
 
     group_size: int = 2
@@ -107,10 +122,12 @@ class TransformConfig:
     g_init: str = "paper"
     f_noise: float = 0.01
     g_noise: float = 0.03
+    layout: str = "lets"
 
     def __post_init__(self) -> None:
         _positive_int("TransformConfig", "group_size", self.group_size)
         _positive_int("TransformConfig", "tie_length", self.tie_length)
+        _choice("TransformConfig", "layout", self.layout, TRANSFORM_LAYOUTS)
         _choice("TransformConfig", "f_init", self.f_init, F_INIT_SCHEMES)
         _choice("TransformConfig", "g_init", self.g_init, G_INIT_SCHEMES)
         for name in ("f_noise", "g_noise"):
@@ -141,6 +158,12 @@ class LetsConfig:
             raise LetsConfigError(
                 f"LetsConfig.aux_embed_dim {self.aux_embed_dim} must be a multiple of head_dim "
                 f"{lg.head_dim} and at least the learngene width {lg.embed_dim}"
+            )
+        if tf.layout == "ligo" and tf.group_size != lg.depth:
+            raise LetsConfigError(
+                f"TransformConfig.layout 'ligo' mixes every learngene block into each Aux layer, so "
+                f"TransformConfig.group_size must be the learngene depth {lg.depth}, got {tf.group_size} "
+                f"(presets.ligo(cfg) sets both)"
             )
         if lg.depth % tf.group_size:
             raise LetsConfigError(
@@ -184,6 +207,31 @@ class LetsConfig:
 
     def group_of_row(self, row: int) -> int:
         return row // (self.num_rows // self.num_groups)
+
+    @property
+    def num_f_sets(self) -> int:
+        """Number of per-layer F sets (F_q, F_k, F_v, F_ffn): one per learngene block in the
+        "lets" layout, one per distinct Aux layer (G row) in the "ligo" layout."""
+        return self.num_rows if self.transform.layout == "ligo" else self.learngene.depth
+
+    # A Des-Net keeps whole new heads and MLP neurons per selection unit: the F sets that one Aux
+    # layer is built from, inside which one index must mean one neuron. In "lets" an Aux layer
+    # mixes the widened blocks of its group, so a unit is a group; in "ligo" an Aux layer is
+    # widened by its own F set only, so a unit is a distinct Aux layer.
+    @property
+    def num_selection_units(self) -> int:
+        return self.num_rows if self.transform.layout == "ligo" else self.num_groups
+
+    def unit_of_row(self, row: int) -> int:
+        """The selection unit of G row ``row`` (a distinct Aux layer)."""
+        return row if self.transform.layout == "ligo" else self.group_of_row(row)
+
+    def f_sets_of_unit(self, unit: int) -> range:
+        """Indices of the F sets in selection unit ``unit`` (consecutive)."""
+        if self.transform.layout == "ligo":
+            return range(unit, unit + 1)
+        s = self.transform.group_size
+        return range(unit * s, (unit + 1) * s)
 
     # Serialization -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

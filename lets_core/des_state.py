@@ -39,11 +39,11 @@ def gather_des_state(cfg: LetsConfig, full: dict[str, Tensor], sel: WidthSelecti
         return torch.cat([torch.arange(old, device=device), old + new])
 
     res = keep(d, sel.residual)
-    group_sets = []
+    unit_sets = []  # kept neurons of each selection unit
     for heads, mlp in zip(sel.heads, sel.mlp):
         attn = keep(d, (heads[:, None] * lg.head_dim + torch.arange(lg.head_dim, device=device)).reshape(-1))
         qkv = torch.cat([c * width + attn for c in range(3)])
-        group_sets.append({"res": res, "attn": attn, "qkv": qkv, "mlp": keep(hidden, mlp)})
+        unit_sets.append({"res": res, "attn": attn, "qkv": qkv, "mlp": keep(hidden, mlp)})
 
     def take(t: Tensor, rows: Tensor | None, cols: Tensor | None) -> Tensor:
         if rows is not None:
@@ -63,7 +63,7 @@ def gather_des_state(cfg: LetsConfig, full: dict[str, Tensor], sel: WidthSelecti
     }
     tie = cfg.transform.tie_length
     for i, aux_layer in enumerate(plan):
-        sets = group_sets[cfg.group_of_row(aux_layer // tie)]
+        sets = unit_sets[cfg.unit_of_row(aux_layer // tie)]
         # Any Aux layer of the same tied run has the same weights; read the run's first one.
         src = (aux_layer // tie) * tie
         for m in BLOCK_MODULES:  # rows and columns by the neuron sets of the block layout

@@ -8,6 +8,11 @@ Work per call: one ``ops.widen_mix_linear`` per module type produces every disti
 row); it applies each per-block factor once per learngene block and each shared factor once per
 distinct layer, in the cheapest order (``ops/widen_mix_order.py``). Tied or repeated layers reuse the
 same tensors.
+
+The "ligo" layout (the ablation LeTs(LiGO), :class:`lets_core.TransformConfig`) reverses the
+order: one ``ops.group_mix`` per module type mixes the learngene blocks into every distinct Aux
+layer, then one ``ops.widen_linear`` widens each mixed layer with its own F set. Everything
+after that (stem, head, plan, Des-Net selection) is the same code for both layouts.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from .width_depth import BIAS, WEIGHT, DepthTransform
 class WidthFactors:
     """F matrices restricted to the new neurons a network keeps (all of them for the Aux-Net).
 
-    Shapes with n kept residual neurons: f_e, f_cls (n, d); f_qkv (L_g, 3, n, d);
-    f_ffn (L_g, r n, r d).
+    Shapes with n kept residual neurons and K = ``cfg.num_f_sets``: f_e, f_cls (n, d);
+    f_qkv (K, 3, n, d); f_ffn (K, r n, r d).
     """
 
     f_e: Tensor
@@ -51,14 +56,20 @@ def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: Dep
     # new neurons are those of v.
     f_rows = {"res": f_e_out, "qkv": fac.f_qkv, "mlp": fac.f_ffn[:, None]}
     f_cols = {"res": fac.f_e[None], "attn": fac.f_qkv[:, 2], "mlp": fac.f_ffn}
+    mix_first = cfg.transform.layout == "ligo"
 
     def layer(m: BlockModule) -> tuple[Tensor, Tensor]:
-        """Every distinct Aux layer of one module type, widened and mixed in one op call."""
+        """Every distinct Aux layer of one module type (lets: one widen_mix call per kind)."""
         weight, bias = blocks[f"{m.name}_w"], blocks[f"{m.name}_b"]
         if m.name == "qkv":  # one coefficient per q|k|v chunk
             coeff, bias_coeff = depth.qkv_coeff(WEIGHT), depth.qkv_coeff(BIAS)
         else:
             coeff, bias_coeff = depth.coeff(m.name, WEIGHT), depth.coeff(m.name, BIAS)
+        if mix_first:  # "ligo": row r of the mix is widened by F set r (the stacks line up)
+            weight, bias = ops.group_mix(weight, coeff), ops.group_mix(bias, bias_coeff)
+            if m.is_norm:
+                return ops.widen_vector(weight, f_rows[m.rows]), ops.widen_vector(bias, f_rows[m.rows])
+            return ops.widen_linear(weight, bias, f_rows[m.rows], f_cols[m.cols])
         if m.is_norm:  # LayerNorm gamma and beta
             f_out = f_rows[m.rows]
             return ops.widen_mix_vector(weight, f_out, coeff), ops.widen_mix_vector(bias, f_out, bias_coeff)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from .config import LearngeneConfig, LetsConfig, TransformConfig
 
 
@@ -32,3 +34,17 @@ def tiny(num_classes: int = 10) -> LetsConfig:
         aux_depth=8,
         transform=TransformConfig(group_size=2, tie_length=2),
     )
+
+
+def ligo(cfg: LetsConfig) -> LetsConfig:
+    """The paper's ordering ablation LeTs(LiGO) of ``cfg``: the same learngene, Aux-Net, tie_length
+    and inits, with the "ligo" layout (depth mix over all learngene blocks first, then one width
+    expansion per distinct Aux layer; see :class:`TransformConfig`), hence group_size = the
+    learngene depth.
+
+    >>> cfg = ligo(paper())
+    >>> cfg.transform.layout, cfg.transform.group_size, cfg.num_f_sets
+    ('ligo', 8, 8)
+    """
+    transform = dataclasses.replace(cfg.transform, layout="ligo", group_size=cfg.learngene.depth)
+    return dataclasses.replace(cfg, transform=transform)

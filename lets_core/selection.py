@@ -2,9 +2,13 @@
 
 One index means one neuron everywhere it appears, which fixes the selection units:
 - one residual set S_e: rows of F_e and of F_cls, and Aux pos_embed columns d + S_e;
-- per group, whole new heads: rows of F_q, F_k, F_v of every learngene block in the group
+- per selection unit, whole new heads: rows of F_q, F_k, F_v of every F set in the unit
   (and, through F_v, proj's input columns);
-- per group, MLP neurons: rows of F_ffn of every learngene block in the group.
+- per selection unit, MLP neurons: rows of F_ffn of every F set in the unit.
+
+A selection unit is the F sets one Aux layer is built from (``LetsConfig.f_sets_of_unit``): in
+the "lets" layout a group (the layer mixes the group's widened learngene blocks, so their new
+neurons must be the same ones), in the "ligo" layout one distinct Aux layer (its own F set).
 
 Norm strategies rank a unit by the norm of all the F rows it selects. For S_e these are its rows
 of F_e and F_cls; the pos_embed columns are not part of the ranking (they are not rows of F).
@@ -29,8 +33,8 @@ STRATEGIES = ("continuous", "top-l2", "bottom-l2", "top-l1", "bottom-l1")
 
 @dataclass
 class WidthSelection:
-    """Kept new neurons, ascending: ``residual`` (n,), per group ``heads`` (n/head_dim,) and
-    ``mlp`` (r n,)."""
+    """Kept new neurons, ascending: ``residual`` (n,), per selection unit ``heads`` (n/head_dim,)
+    and ``mlp`` (r n,)."""
 
     residual: Tensor
     heads: list[Tensor]
@@ -55,15 +59,15 @@ def select_width(cfg: LetsConfig, width: WidthTransform, new: int, strategy: str
     """Pick ``new`` residual neurons (a multiple of head_dim) with ``strategy``."""
     if strategy not in STRATEGIES:
         raise DesSizeError(f"unknown selection strategy {strategy!r}; allowed: {list(STRATEGIES)}")
-    lg, s = cfg.learngene, cfg.transform.group_size
+    lg = cfg.learngene
     head_dim, new_mlp = lg.head_dim, lg.mlp_hidden(new)
-    groups = range(cfg.num_groups)
+    units = [cfg.f_sets_of_unit(u) for u in range(cfg.num_selection_units)]
     if strategy == "continuous" or new == 0:  # keeping nothing needs no ranking
         device = width.f_e.device
         return WidthSelection(
             residual=torch.arange(new, device=device),
-            heads=[torch.arange(new // head_dim, device=device) for _ in groups],
-            mlp=[torch.arange(new_mlp, device=device) for _ in groups],
+            heads=[torch.arange(new // head_dim, device=device) for _ in units],
+            mlp=[torch.arange(new_mlp, device=device) for _ in units],
         )
     largest = strategy.startswith("top")
     p = 1 if strategy.endswith("l1") else 2
@@ -72,21 +76,21 @@ def select_width(cfg: LetsConfig, width: WidthTransform, new: int, strategy: str
     with torch.no_grad():
         residual = ops.select_by_norm(torch.stack([width.f_e, width.f_cls]), 1, new, p, largest)[1]
         heads, mlp = [], []
-        for g in groups:
-            qkv = width.f_qkv[g * s:(g + 1) * s]  # (s, 3, D-d, d): q, k, v of the group's blocks
+        for sets in units:
+            qkv = width.f_qkv[sets.start:sets.stop]  # (sets, 3, D-d, d): q, k, v of the unit's F sets
             heads.append(ops.select_by_norm(qkv.flatten(0, 1), head_dim, new // head_dim, p, largest)[1])
-            ffn = width.f_ffn[g * s:(g + 1) * s]  # (s, r(D-d), r d)
+            ffn = width.f_ffn[sets.start:sets.stop]  # (sets, r(D-d), r d)
             mlp.append(ops.select_by_norm(ffn, 1, new_mlp, p, largest)[1])
     return WidthSelection(residual=residual, heads=heads, mlp=mlp)
 
 
 def selected_factors(cfg: LetsConfig, width: WidthTransform, sel: WidthSelection) -> WidthFactors:
-    """The F rows of a selection, each block using its group's head and MLP sets."""
-    s, head_dim = cfg.transform.group_size, cfg.learngene.head_dim
-    block_group = [j // s for j in range(cfg.learngene.depth)]
+    """The F rows of a selection, each F set using its selection unit's head and MLP sets."""
+    head_dim = cfg.learngene.head_dim
+    set_unit = [u for u in range(cfg.num_selection_units) for _ in cfg.f_sets_of_unit(u)]
     head_rows = [_expand_heads(h, head_dim) for h in sel.heads]
-    f_qkv = torch.stack([width.f_qkv[j].index_select(1, head_rows[g]) for j, g in enumerate(block_group)])
-    f_ffn = torch.stack([width.f_ffn[j].index_select(0, sel.mlp[g]) for j, g in enumerate(block_group)])
+    f_qkv = torch.stack([width.f_qkv[k].index_select(1, head_rows[u]) for k, u in enumerate(set_unit)])
+    f_ffn = torch.stack([width.f_ffn[k].index_select(0, sel.mlp[u]) for k, u in enumerate(set_unit)])
     return WidthFactors(
         f_e=width.f_e.index_select(0, sel.residual),
         f_qkv=f_qkv,

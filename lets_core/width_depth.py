@@ -20,19 +20,22 @@ class WidthTransform(nn.Module):
     """The F matrices. Row i of a matrix defines new neuron i as a combination of the old ones.
 
     - ``f_e`` (D-d, d): the residual stream, shared by every layer.
-    - ``f_qkv`` (L_g, 3, D-d, d): F_q, F_k, F_v of each learngene block.
-    - ``f_ffn`` (L_g, r(D-d), r d): the MLP hidden neurons of each learngene block.
+    - ``f_qkv`` (K, 3, D-d, d): F_q, F_k, F_v of each F set.
+    - ``f_ffn`` (K, r(D-d), r d): the MLP hidden neurons of each F set.
     - ``f_cls`` (D-d, d): the classifier head's input columns.
+
+    K = ``cfg.num_f_sets``: one F set per learngene block (layout "lets", K = L_g) or per
+    distinct Aux layer (layout "ligo", K = number of G rows).
     """
 
     def __init__(self, cfg: LetsConfig) -> None:
         super().__init__()
         lg, delta = cfg.learngene, cfg.delta
-        d, depth = lg.embed_dim, lg.depth
+        d, sets = lg.embed_dim, cfg.num_f_sets
         hidden, hidden_delta = lg.mlp_hidden(d), lg.mlp_hidden(delta)
         self.f_e = nn.Parameter(torch.empty(delta, d))
-        self.f_qkv = nn.Parameter(torch.empty(depth, 3, delta, d))
-        self.f_ffn = nn.Parameter(torch.empty(depth, hidden_delta, hidden))
+        self.f_qkv = nn.Parameter(torch.empty(sets, 3, delta, d))
+        self.f_ffn = nn.Parameter(torch.empty(sets, hidden_delta, hidden))
         self.f_cls = nn.Parameter(torch.empty(delta, d))
         tf = cfg.transform
         with torch.no_grad():
@@ -44,6 +47,7 @@ class DepthTransform(nn.Module):
     """The G coefficients: ``g`` (8 module types, 2 kinds, rows, s).
 
     Aux layer i uses row i // tie_length; the row's group is fixed by the layout (see LetsConfig).
+    In the "ligo" layout s is the learngene depth: each row mixes every learngene block.
     """
 
     def __init__(self, cfg: LetsConfig) -> None:

@@ -13,7 +13,7 @@ from train_helpers import quick_recipe, small_splits
 
 import lets_core
 from lets_core.baselines import METHODS, SOURCE_DIR, Source, get_method, load_source, save_source
-from lets_core.baselines import nested, pre_fin, sws, tleg, weight_selection
+from lets_core.baselines import ligo, nested, pre_fin, sws, tleg, weight_selection
 from lets_core.baselines.source import detached
 from lets_core.des import MODEL_ARGS_ATTR
 from lets_core.errors import DesSizeError
@@ -58,6 +58,10 @@ def _fresh_source(name: str) -> Source:
         return _module_source(name, tleg.TlegNet(TINY))
     if name == "sws":
         return _module_source(name, sws.SwsNet(TINY), {"split": sws.default_split(L)})
+    if name == "lets-ligo":
+        aux = lets_core.AuxNet(lets_core.presets.ligo(TINY))
+        _randomize_(aux)
+        return Source(name, aux.cfg, ligo.stored_state(aux))
     if name == "pre-fin":
         model = scratch_des(TINY, 3, 6)
         return Source(name, TINY, {f"3x6.{k}": v for k, v in detached(model.state_dict()).items()}, {"sizes": [[3, 6]]})
@@ -75,7 +79,7 @@ def _plan_tie1(depth):
 
 # Registry -----------------------------------------------------------------------------------------
 def test_registry_names_and_aliases():
-    assert sorted(METHODS) == ["imwlm", "nested", "pre-fin", "scratch", "sws", "tleg"]
+    assert sorted(METHODS) == ["imwlm", "lets-ligo", "nested", "pre-fin", "scratch", "sws", "tleg"]
     assert get_method("weight-selection") is METHODS["imwlm"] and get_method("pre_fin") is METHODS["pre-fin"]
     for m in METHODS.values():
         assert m.description and m.sizes

@@ -3,7 +3,7 @@
 
     >>> from lets_core.baselines import METHODS
     >>> sorted(METHODS)
-    ['imwlm', 'nested', 'pre-fin', 'scratch', 'sws', 'tleg']
+    ['imwlm', 'lets-ligo', 'nested', 'pre-fin', 'scratch', 'sws', 'tleg']
 
 Each method: ``source = METHODS[name].train_stage1(splits, teacher, cfg, train_cfg, out_dir)``,
 then ``METHODS[name].emit(source, heads, depth)``; :func:`save_source` / :func:`load_source`

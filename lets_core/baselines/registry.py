@@ -8,7 +8,7 @@ from typing import Callable
 from timm.models.vision_transformer import VisionTransformer
 
 from ..config import LetsConfig
-from . import nested, pre_fin, scratch, sws, tleg, weight_selection
+from . import ligo, nested, pre_fin, scratch, sws, tleg, weight_selection
 from .source import Source
 
 
@@ -55,12 +55,16 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     _method(nested, "Nested ViT (MatFormer-style): one plain Aux-shaped ViT whose head/residual/MLP prefixes and "
             "LeTs-plan layers are trained as sub-networks (sandwich sampling); Des-Nets are prefixes",
             "heads 1..Aux heads, any depth"),
+    _method(ligo, "LeTs(LiGO), the paper's ordering ablation: each distinct Aux layer mixes all learngene blocks "
+            "first (dense G), then is widened by its own F set; trained and emitted as LeTs",
+            "heads from the learngene's to the Aux-Net's, any depth"),
     _method(pre_fin, "Pre-Fin: each Des-Net trained from scratch on the stage-1 budget, then tuned (stores every "
             "model)", "LeTs's sizes, those given to stage 1"),
     _method(scratch, "Scratch: timm's random initialization", "LeTs's sizes"),
 )}
 
-ALIASES = {"weight-selection": "imwlm", "weight_selection": "imwlm", "prefin": "pre-fin", "pre_fin": "pre-fin"}
+ALIASES = {"weight-selection": "imwlm", "weight_selection": "imwlm", "prefin": "pre-fin", "pre_fin": "pre-fin",
+           "ligo": "lets-ligo", "lets_ligo": "lets-ligo"}
 
 
 def get_method(name: str) -> Method:

@@ -53,7 +53,10 @@ def train_aux(cfg: LetsConfig, splits: Splits, train_cfg: TrainConfig, out_dir: 
     objective = ElasticObjective(elastic, cfg, train_cfg) if elastic is not None else None
     torch.manual_seed(train_cfg.seed)
     aux = AuxNet(cfg)
-    result = fit(aux, splits, train_cfg, kind="aux", teacher=teacher, out_dir=out_dir, resume=resume, env=env,
+    # The "ligo" layout can have the very tensor shapes of a "lets" one while meaning another
+    # network, so the load's shape check cannot refuse a resume across layouts; the kind does.
+    kind = "aux" if cfg.transform.layout == "lets" else f"aux-{cfg.transform.layout}"
+    result = fit(aux, splits, train_cfg, kind=kind, teacher=teacher, out_dir=out_dir, resume=resume, env=env,
                  desc="aux-net", objective=objective)
     if env.is_main:
         training = {"elastic": elastic.to_dict()} if elastic is not None else None
