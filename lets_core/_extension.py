@@ -9,7 +9,9 @@ is recorded here and the reference runs.
 Environment variables:
 - ``LETS_CORE_DISABLE_EXTENSION=1``: do not load the compiled library (force the fallback).
 - ``LETS_CORE_REQUIRE_EXTENSION=1``: a library that cannot be loaded is an ImportError, so a run
-  that must use the compiled kernels (CI, the GPU check) cannot pass on the fallback.
+  that must use the compiled kernels (CI, the GPU check) cannot pass on the fallback. Where CUDA
+  is available it also requires every op's compiled CUDA kernel: a build without them would
+  otherwise pass every CUDA test on the reference.
 """
 
 from __future__ import annotations
@@ -92,7 +94,21 @@ def load() -> ExtensionState:
             )
     if require and not STATE.loaded:
         raise ImportError(f"lets_core: {REQUIRE_ENV}=1 but the compiled extension is not in use: {STATE.reason}")
+    if require and torch.cuda.is_available():
+        _require_cuda_kernels()
     return STATE
+
+
+def _require_cuda_kernels() -> None:
+    """With CUDA available, every op must run its compiled CUDA kernel (asked of the dispatcher,
+    not of the build record, so a kernel that failed to register is caught too)."""
+    missing = [op for op, keys in op_kernels().items() if keys["CUDA"] != "compiled"]
+    if missing:
+        built = "with" if STATE.build.get("with_cuda") else "without"
+        raise ImportError(
+            f"lets_core: {REQUIRE_ENV}=1 and CUDA is available, but lets_core._C (built {built} CUDA kernels) "
+            f"has no compiled CUDA kernel for {', '.join(missing)}; rebuild on a machine with nvcc "
+            f"(FORCE_CUDA=1 {REBUILD})")
 
 
 def _library_damage() -> str | None:

@@ -84,6 +84,35 @@ def test_require_passes_when_the_library_is_built():
     assert proc.returncode == 0, proc.stderr
 
 
+# The subprocess is told CUDA is available, as on a GPU machine: a build without CUDA kernels must
+# then fail the import under REQUIRE instead of letting every CUDA test pass on the reference.
+FAKE_GPU = "import torch; torch.cuda.is_available = lambda: True; "
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a GPU machine; a real one runs the next test")
+def test_require_on_a_gpu_machine_needs_every_compiled_cuda_kernel():
+    info = info_in_subprocess()
+    if not info["extension_loaded"]:
+        pytest.skip("needs the compiled library")
+    proc = run_python(FAKE_GPU + "import lets_core", LETS_CORE_REQUIRE_EXTENSION="1")
+    if info["build"].get("with_cuda"):
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode != 0
+        assert "has no compiled CUDA kernel for" in proc.stderr
+        for op in info["ops"]:
+            assert op in proc.stderr.splitlines()[-1]
+    # Without REQUIRE the same build imports and the reference serves CUDA tensors.
+    assert run_python(FAKE_GPU + "import lets_core").returncode == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_every_op_runs_its_compiled_cuda_kernel():
+    info = info_in_subprocess(LETS_CORE_REQUIRE_EXTENSION="1")
+    assert info["build"]["with_cuda"], info["build"]
+    assert {op: keys["CUDA"] for op, keys in info["ops"].items()} == {op: "compiled" for op in info["ops"]}
+
+
 def test_info_command_prints_every_op():
     proc = subprocess.run([sys.executable, "-m", "lets_core.info"], capture_output=True, text=True, timeout=120, cwd=SCRATCH)
     assert proc.returncode == 0, proc.stderr
@@ -94,16 +123,32 @@ def test_info_command_prints_every_op():
     assert json.loads(proc.stdout)["ops"].keys() == lets_core.extension_info()["ops"].keys()
 
 
-def test_compiled_and_fallback_generate_the_same_auxnet():
-    code = ("import torch, lets_core; torch.manual_seed(0); a = lets_core.AuxNet(lets_core.presets.tiny()); "
-            "x = torch.randn(2, 1, 28, 28); out = a(x); out.square().sum().backward(); "
-            "torch.save([out.detach()] + [p.grad for p in a.parameters() if p.requires_grad], '{}')")
+# (device, autocast dtype or None, rtol, atol): bf16 results of two kernels that sum in different
+# orders differ by a few bf16 ulps.
+GENERATION_CASES = [("cpu", None, 1e-4, 1e-6), ("cuda", None, 1e-4, 1e-6), ("cuda", "bfloat16", 3e-2, 3e-3)]
+
+
+@pytest.mark.parametrize("device,autocast,rtol,atol", GENERATION_CASES, ids=["cpu", "cuda", "cuda-bf16-autocast"])
+def test_compiled_and_fallback_generate_the_same_auxnet(device, autocast, rtol, atol):
+    """The tiny Aux-Net end to end (generation, forward, backward into every parameter) with the
+    compiled kernels and with the reference, in separate processes so each loads its own path."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a GPU")
+    amp = f"torch.autocast('{device}', dtype=torch.{autocast})" if autocast else "contextlib.nullcontext()"
+    code = ("import contextlib, torch, lets_core; torch.manual_seed(0); "
+            f"a = lets_core.AuxNet(lets_core.presets.tiny()).to('{device}'); "
+            f"x = torch.randn(2, 1, 28, 28).to('{device}'); "
+            f"ctx = {amp}\n"
+            "with ctx: out = a(x)\n"
+            "out.float().square().sum().backward(); "
+            "torch.save([out.detach().cpu()] + [p.grad.cpu() for p in a.parameters() if p.requires_grad], '{}')")
     results = []
     for flag in ("0", "1"):
         path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lets_core_ext_{os.getpid()}_{flag}.pt")
-        proc = run_python(code.format(path), LETS_CORE_DISABLE_EXTENSION=flag)
+        proc = run_python(code.replace("'{}'", repr(path)), LETS_CORE_DISABLE_EXTENSION=flag)
         assert proc.returncode == 0, proc.stderr
         results.append(torch.load(path))
         os.remove(path)
+    assert len(results[0]) == len(results[1]) > 1
     for a, b in zip(*results):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)

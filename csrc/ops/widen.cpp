@@ -1,8 +1,8 @@
 // widen and widen_adjoint, device-independent: their argument checks (the twins of widen and
 // widen_adjoint in lets_core/ops/widen.py) and the widening itself, written once for every
-// device: ATen's matmul family (BLAS on CPU, cuBLAS on CUDA) writes straight into views of one
-// output buffer, and the device supplies only the block copy (cpu/widen_kernel.cpp,
-// cuda/widen_kernel.cu). Chunks (q|k|v) and blocks are merged into one batch dimension so every
+// device: ATen's matmul family (BLAS on CPU, cuBLAS on CUDA) fills views of one output buffer,
+// and the device supplies only its block copy and where its GEMMs write (a WidenDevice:
+// cpu/widen_kernel.cpp, cuda/widen_kernel.cu). Chunks (q|k|v) and blocks are merged into one batch dimension so every
 // product is a single batched matmul.
 #include "widen.h"
 
@@ -66,41 +66,60 @@ at::Tensor right_product(const at::Tensor& x, const at::Tensor& f_in, const Wide
   return at::bmm(x, batched_in_factor(f_in, d).transpose(1, 2));
 }
 
+// dst = a @ b for (batch, n, k) @ (batch, k, m), where the device wants it (WidenDevice). Returns
+// the product's tensor (dst itself, or the contiguous temporary) so the corner can reuse it.
+at::Tensor product_into(at::Tensor dst, const at::Tensor& a, const at::Tensor& b, const WidenDevice& device) {
+  if (device.gemm_into_views) {  // a view of the right size: bmm_out neither resizes nor copies it
+    at::bmm_out(dst, a, b);
+    return dst;
+  }
+  auto product = at::bmm(a, b);
+  device.copy(product, dst);
+  return product;
+}
+
+// x F_in^T into dst, x (B*C, n, I).
+at::Tensor right_product_into(const at::Tensor& dst, const at::Tensor& x, const at::Tensor& f_in, const WidenDims& d,
+                              const WidenDevice& device) {
+  if (device.gemm_into_views || f_in.size(0) != 1) {
+    return product_into(dst, x, batched_in_factor(f_in, d).transpose(1, 2), device);
+  }
+  auto product = right_product(x.contiguous(), f_in, d);  // one large GEMM, then the copy
+  device.copy(product, dst);
+  return product;
+}
+
 }  // namespace
 
 at::Tensor widen_impl(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
-                      const std::optional<at::Tensor>& f_in, BlockCopy copy) {
+                      const std::optional<at::Tensor>& f_in, const WidenDevice& device) {
   const WidenDims d = check_widen(weight, f_out, f_in);
   const auto w = weight.contiguous().view({d.B * d.C, d.Oc, d.I});
   auto out = at::empty({d.B, d.C * (d.Oc + d.dO), d.I + d.dI}, weight.options());
   if (out.numel() == 0) return out;
   const auto wide4 = out.view({d.B, d.C, d.Oc + d.dO, d.I + d.dI});
 
-  // Each product goes to a contiguous temporary first: ATen's CPU batched GEMM runs up to 2x
-  // slower when it must write into a strided view, and one extra copy per product is cheaper.
-  copy(w, wide_part(wide4, 0, d.Oc, 0, d.I));
-  at::Tensor right, below;
-  if (d.dI > 0) {  // W F_in^T
-    right = right_product(w, *f_in, d);
-    copy(right, wide_part(wide4, 0, d.Oc, d.I, d.dI));
-  }
-  if (d.dO > 0) {  // F_out W
-    below = at::bmm(batched_out_factor(*f_out, d), w);
-    copy(below, wide_part(wide4, d.Oc, d.dO, 0, d.I));
-  }
+  device.copy(w, wide_part(wide4, 0, d.Oc, 0, d.I));
+  at::Tensor right, below;  // W F_in^T and F_out W, wherever product_into left them
+  if (d.dI > 0) right = right_product_into(wide_part(wide4, 0, d.Oc, d.I, d.dI), w, *f_in, d, device);
+  if (d.dO > 0) below = product_into(wide_part(wide4, d.Oc, d.dO, 0, d.I), batched_out_factor(*f_out, d), w, device);
   if (d.dO > 0 && d.dI > 0) {
     // F_out W F_in^T from whichever one-sided product is already there and cheaper to extend:
     // (F_out W) F_in^T costs dO*I*dI, F_out (W F_in^T) costs dO*Oc*dI.
-    const auto corner = d.I <= d.Oc ? right_product(below, *f_in, d)
-                                     : at::bmm(batched_out_factor(*f_out, d), right);
-    copy(corner, wide_part(wide4, d.Oc, d.dO, d.I, d.dI));
+    const auto corner = wide_part(wide4, d.Oc, d.dO, d.I, d.dI);
+    if (d.I <= d.Oc) {
+      right_product_into(corner, below, *f_in, d, device);
+    } else {
+      product_into(corner, batched_out_factor(*f_out, d), right, device);
+    }
   }
   return out;
 }
 
 at::Tensor widen_adjoint_impl(const at::Tensor& grad, const std::optional<at::Tensor>& f_out,
-                              const std::optional<at::Tensor>& f_in, BlockCopy copy) {
+                              const std::optional<at::Tensor>& f_in, const WidenDevice& device) {
   const WidenDims d = check_widen_adjoint(grad, f_out, f_in);
+  const BlockCopy copy = device.copy;
   auto out = at::empty({d.B, d.C * d.Oc, d.I}, grad.options());
   if (out.numel() == 0) return out;
   const auto g4 = grad.contiguous().view({d.B, d.C, d.Oc + d.dO, d.I + d.dI});

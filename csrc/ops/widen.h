@@ -1,7 +1,8 @@
 // widen(weight, f_out, f_in) = E(F_out) W E(F_in)^T and widen_adjoint(grad, f_out, f_in) =
 // E(F_out)^T G E(F_in), its adjoint (the op autograd calls for widen's backward). The schemas (with the
-// reference, fake kernel and autograd) are in lets_core/ops/widen.py; the kernels in cpu/widen_kernel.cpp and cuda/widen_kernel.cu supply
-// only the block copy to the device-independent code of widen.cpp, which widen_mix reuses.
+// reference, fake kernel and autograd) are in lets_core/ops/widen.py; the kernels in cpu/widen_kernel.cpp
+// and cuda/widen_kernel.cu supply only a WidenDevice to the device-independent code of widen.cpp,
+// which widen_mix reuses.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -24,13 +25,23 @@ WidenDims check_widen_adjoint(const at::Tensor& grad, const std::optional<at::Te
 // widening writes its identity blocks with this, so each device supplies its own.
 using BlockCopy = void (*)(const at::Tensor& src, const at::Tensor& dst);
 
+// What a device supplies to the widening.
+struct WidenDevice {
+  BlockCopy copy;  // writes the identity blocks
+  // true: every product is written by the GEMM straight into its view of the output (cuBLAS takes
+  // the output's leading dimension at full speed, so no temporary and no copy). false: products go
+  // to a contiguous temporary that is then copied in, because ATen's CPU batched GEMM runs up to 2x
+  // slower when it writes into a strided view, and one copy per product is cheaper.
+  bool gemm_into_views;
+};
+
 // E(F_out) W E(F_in)^T into one output buffer: the identity block is a copy, the one-sided
-// products are matmuls written into views of the output, and the corner reuses the cheaper of
+// products are matmuls that land in views of the output, and the corner reuses the cheaper of
 // the two one-sided products (a cost model on the shapes). Checks its arguments.
 at::Tensor widen_impl(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
-                      const std::optional<at::Tensor>& f_in, BlockCopy copy);
+                      const std::optional<at::Tensor>& f_in, const WidenDevice& device);
 // E(F_out)^T G E(F_in), accumulated into one buffer with the cheaper association. Checks its arguments.
 at::Tensor widen_adjoint_impl(const at::Tensor& grad, const std::optional<at::Tensor>& f_out,
-                              const std::optional<at::Tensor>& f_in, BlockCopy copy);
+                              const std::optional<at::Tensor>& f_in, const WidenDevice& device);
 
 }  // namespace lets_core

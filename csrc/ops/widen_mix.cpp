@@ -28,21 +28,21 @@ WidenMixOrder check_widen_mix(const at::Tensor& weight, const std::optional<at::
 
 std::tuple<at::Tensor, at::Tensor> widen_mix_impl(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                                                   const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
-                                                  int64_t order, BlockCopy copy, GroupMix mix) {
+                                                  int64_t order, const WidenDevice& widen, GroupMix mix) {
   const std::optional<at::Tensor> none;
   at::Tensor partial;
   switch (check_widen_mix(weight, f_out, f_in, coeff, order)) {
     case WidenMixOrder::kBlocks:  // widen every block, mix the wide blocks
-      partial = widen_impl(weight, f_out, f_in, copy);
+      partial = widen_impl(weight, f_out, f_in, widen);
       return {mix(partial, coeff), partial};
     case WidenMixOrder::kOutFirst:  // F_out per block, mix, shared F_in per row
-      partial = widen_impl(weight, f_out, none, copy);
-      return {widen_impl(mix(partial, coeff), none, f_in, copy), partial};
+      partial = widen_impl(weight, f_out, none, widen);
+      return {widen_impl(mix(partial, coeff), none, f_in, widen), partial};
     case WidenMixOrder::kInFirst:  // F_in per block, mix, shared F_out per row
-      partial = widen_impl(weight, none, f_in, copy);
-      return {widen_impl(mix(partial, coeff), f_out, none, copy), partial};
+      partial = widen_impl(weight, none, f_in, widen);
+      return {widen_impl(mix(partial, coeff), f_out, none, widen), partial};
     case WidenMixOrder::kMixFirst:  // mix the narrow blocks, then both shared factors per row
-      return {widen_impl(mix(weight, coeff), f_out, f_in, copy), at::empty({0}, weight.options())};
+      return {widen_impl(mix(weight, coeff), f_out, f_in, widen), at::empty({0}, weight.options())};
   }
   TORCH_INTERNAL_ASSERT(false, "lets_core::widen_mix: unhandled order ", order);
 }

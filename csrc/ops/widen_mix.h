@@ -1,7 +1,7 @@
 // widen_mix(weight, f_out, f_in, coeff, order): a widening fused with the depth mix, row r being
 // sum_m coeff[r, m] * E(F_out_j) W_j E(F_in_j)^T with j = s * group(r) + m, in the association
 // `order` gives (widen_mix_order.h). The schema is in lets_core/ops/widen_mix.py; the kernels
-// (cpu/widen_mix_kernel.cpp, cuda/widen_mix_kernel.cu) pass their device's block copy and
+// (cpu/widen_mix_kernel.cpp, cuda/widen_mix_kernel.cu) pass their device's WidenDevice and
 // group_mix to widen_mix_impl.
 #pragma once
 
@@ -26,6 +26,6 @@ WidenMixOrder check_widen_mix(const at::Tensor& weight, const std::optional<at::
 // Checks its arguments. Returns (rows, per-block partial product that was mixed; empty for kMixFirst).
 std::tuple<at::Tensor, at::Tensor> widen_mix_impl(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                                                   const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
-                                                  int64_t order, BlockCopy copy, GroupMix mix);
+                                                  int64_t order, const WidenDevice& widen, GroupMix mix);
 
 }  // namespace lets_core

@@ -9,7 +9,7 @@ adds CPU and CUDA kernels for the same schemas, which the dispatcher prefers.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -19,10 +19,48 @@ OPS: list[str] = []
 
 LIBRARY = torch.library.Library(NAMESPACE, "DEF")
 
+# The ops whose work is matrix products, which autocast runs in its lower precision (see
+# _AutocastBoundary). select_by_norm ranks norms, which autocast keeps in full precision.
+AUTOCAST_OPS = frozenset({"widen", "widen_adjoint", "group_mix", "widen_mix"})
+
+
+class _AutocastBoundary:
+    """``torch.ops.lets_core`` with autocast decided once, at the op's boundary.
+
+    Inside an op, autocast would reach only some of the products (the reference's einsums and
+    ``at::bmm`` are cast, a compiled kernel's ``bmm_out`` is not), so the compiled and the
+    reference kernels would compute in different precisions. Instead, under autocast the
+    floating-point inputs of a matmul op are cast to the autocast dtype, the op runs with autocast
+    off, and its result is cast back to the inputs' dtype: every kernel computes the same thing,
+    the generated weights keep the parameters' dtype (a LayerNorm fed a float32 activation needs
+    float32 weights; ``F.linear`` casts its weight under autocast anyway), and autograd carries the
+    gradients back through both casts. widen_mix's second output (the partial product its
+    backward reuses) stays in the compute dtype: only the first is a result."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        op = getattr(torch.ops.lets_core, name)
+        if name not in AUTOCAST_OPS:
+            return op
+
+        def call(*args: Any) -> Any:
+            device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), None)
+            if device is None or not torch.is_autocast_enabled(device):
+                return op(*args)
+            dtype, result_dtype = torch.get_autocast_dtype(device), args[0].dtype
+            cast = [a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+            with torch.autocast(device, enabled=False):
+                out = op(*cast)
+            if isinstance(out, tuple):
+                return (out[0].to(result_dtype), *out[1:])
+            return out.to(result_dtype)
+
+        return call
+
+
 # The ops as the public wrappers call them. benchmarks/bench_ops.py swaps this for the plain
 # reference functions to time the generation without custom ops; autograd formulas call
 # torch.ops.lets_core directly.
-lets_core = torch.ops.lets_core
+lets_core: Any = _AutocastBoundary()
 
 
 def define(schema: str, check: Callable[..., None], reference: Callable) -> None:

@@ -10,6 +10,8 @@
 
 namespace lets_core {
 
+namespace {
+
 void copy_block_cpu(const at::Tensor& src_in, const at::Tensor& dst) {
   TORCH_INTERNAL_ASSERT(dst.dim() == 3 && dst.stride(2) == 1 && src_in.sizes() == dst.sizes());
   const auto src = src_in.stride(2) == 1 ? src_in : src_in.contiguous();
@@ -29,16 +31,20 @@ void copy_block_cpu(const at::Tensor& src_in, const at::Tensor& dst) {
   });
 }
 
+}  // namespace
+
+const WidenDevice kCpuWiden{copy_block_cpu, /*gemm_into_views=*/false};
+
 namespace {
 
 at::Tensor widen_cpu(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                      const std::optional<at::Tensor>& f_in) {
-  return widen_impl(weight, f_out, f_in, copy_block_cpu);
+  return widen_impl(weight, f_out, f_in, kCpuWiden);
 }
 
 at::Tensor widen_adjoint_cpu(const at::Tensor& grad, const std::optional<at::Tensor>& f_out,
                              const std::optional<at::Tensor>& f_in) {
-  return widen_adjoint_impl(grad, f_out, f_in, copy_block_cpu);
+  return widen_adjoint_impl(grad, f_out, f_in, kCpuWiden);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// CPU kernel of widen_mix: the device-independent ../widen_mix.cpp with the CPU block copy and
+// CPU kernel of widen_mix: the device-independent ../widen_mix.cpp with the CPU's WidenDevice and
 // the CPU group_mix.
 #include <torch/library.h>
 
@@ -11,7 +11,7 @@ namespace {
 std::tuple<at::Tensor, at::Tensor> widen_mix_cpu(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                                                  const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
                                                  int64_t order) {
-  return widen_mix_impl(weight, f_out, f_in, coeff, order, copy_block_cpu, group_mix_cpu);
+  return widen_mix_impl(weight, f_out, f_in, coeff, order, kCpuWiden, group_mix_cpu);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// CUDA kernels that another op's CUDA kernel reuses (widen_mix runs widen's block copy and
+// CUDA kernels that another op's CUDA kernel reuses (widen_mix runs widen's WidenDevice and
 // group_mix), and the grid size of the grid-stride kernels.
 #pragma once
 
@@ -7,11 +7,12 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "../widen.h"
+
 namespace lets_core {
 
-// widen_kernel.cu: dst = src for (batch, rows, cols) blocks whose last dimension is dense (a
-// BlockCopy of ../widen.h), on the current stream.
-void copy_block_cuda(const at::Tensor& src, const at::Tensor& dst);
+// widen_kernel.cu: the CUDA WidenDevice (../widen.h): ATen's strided copy, GEMMs into views.
+extern const WidenDevice kCudaWiden;
 // group_mix_kernel.cu: the CUDA kernel of group_mix (a GroupMix of ../group_mix.h).
 at::Tensor group_mix_cuda(const at::Tensor& stack, const at::Tensor& coeff);
 

@@ -1,6 +1,5 @@
-// CUDA kernel of widen_mix: the device-independent ../widen_mix.cpp with the CUDA block copy
+// CUDA kernel of widen_mix: the device-independent ../widen_mix.cpp with the CUDA WidenDevice
 // (widen_kernel.cu) and the CUDA group_mix (group_mix_kernel.cu); it launches no kernel of its own.
-#include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
 #include "../widen_mix.h"
@@ -9,11 +8,12 @@
 namespace lets_core {
 namespace {
 
+// No device guard here: the widening runs ATen ops that guard themselves, and group_mix_cuda
+// guards after its checks (a guard before the checks would hide the op's device-mismatch message).
 std::tuple<at::Tensor, at::Tensor> widen_mix_cuda(const at::Tensor& weight, const std::optional<at::Tensor>& f_out,
                                                   const std::optional<at::Tensor>& f_in, const at::Tensor& coeff,
                                                   int64_t order) {
-  const c10::cuda::CUDAGuard guard(weight.device());
-  return widen_mix_impl(weight, f_out, f_in, coeff, order, copy_block_cuda, group_mix_cuda);
+  return widen_mix_impl(weight, f_out, f_in, coeff, order, kCudaWiden, group_mix_cuda);
 }
 
 }  // namespace
