@@ -19,6 +19,7 @@ stage 1 and for scratch training: see ``benchmarks/results/demo/NOTES.md``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import time
 from dataclasses import dataclass, field
@@ -32,12 +33,12 @@ from . import presets
 from .baselines import ALIASES, METHODS
 from .compare_report import LETS_METHODS, write_compare_report
 from .config import LetsConfig
-from .data import load_splits
-from .demo import DEMO_DATASETS, pick_dataset
+from .demo import (DEMO_DATASETS, announce, experiment_recipe, experiment_splits, experiment_teacher,
+                   start_experiment)
 from .des import des_param_count, emit_des
 from .elastic import ElasticConfig
 from .errors import DesSizeError
-from .train import (SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, train_aux, train_teacher)
+from .train import SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, train_aux
 
 METHOD_NAMES = LETS_METHODS + tuple(METHODS)
 # Images resized to the tiny preset's 28 x 28 grey: any image folder works.
@@ -116,34 +117,19 @@ class Stage1:
 
 def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
     """Run every method of ``cfg`` and write compare.json, compare.md and compare.png."""
-    env = env or DistEnv()
-    started = time.perf_counter()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = pick_dataset(cfg)
+    env, out, started = start_experiment(cfg, env)
     model_cfg = cfg.model_config()
-    lg = model_cfg.learngene
-    splits = load_splits(dataset, cfg.data_dir, image_size=lg.img_size, channels=lg.in_chans, val_size=cfg.val_size,
-                         train_limit=cfg.train_limit, test_limit=cfg.test_limit, seed=cfg.seed)
-    if splits.num_classes != lg.num_classes:
+    splits = experiment_splits(cfg, model_cfg, env)
+    if splits.num_classes != model_cfg.learngene.num_classes:  # an image folder has its own classes
         model_cfg = cfg.model_config(splits.num_classes)
-    _say(env, f"data: {splits.describe()}")
-
-    def recipe(epochs: int, lr: float, warmup: float, alpha: float = 0.0) -> TrainConfig:
-        return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, lr=lr, warmup_epochs=warmup, alpha=alpha,
-                           tau=cfg.tau, seed=cfg.seed, progress=cfg.progress)
-
-    t0 = time.perf_counter()
-    teacher, teacher_meta = train_teacher(splits, recipe(cfg.teacher_epochs, cfg.teacher_lr, 0.3), out / "teacher",
-                                          cfg.teacher_arch, resume=True, env=env)
-    teacher_seconds = time.perf_counter() - t0
-    _say(env, f"teacher {cfg.teacher_arch}: test top-1 {teacher_meta['test_top1']:.4f}")
+    recipe = functools.partial(experiment_recipe, cfg)
+    teacher, teacher_meta, teacher_seconds = experiment_teacher(cfg, splits, out, env, resume=True)
 
     stage1_recipe = recipe(cfg.stage1_epochs, cfg.stage1_lr, 0.5, cfg.alpha)
     stage1: dict[str, Stage1] = {}
     for method in cfg.methods:
         stage1[method] = _train_stage1(method, cfg, model_cfg, splits, teacher, stage1_recipe, out, env)
-        _say(env, f"{method}: stage 1 done ({stage1[method].seconds:.0f} s)")
+        announce(env, f"{method}: stage 1 done ({stage1[method].seconds:.0f} s)")
 
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for heads, depth in cfg.sizes:
@@ -153,7 +139,7 @@ def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
             if not trained.supports(heads, depth):
                 continue
             results[size][method] = _tune(cfg, trained, splits, heads, depth, method, recipe, out, env)
-            _say(env, f"{method} H{heads}-L{depth}: " + ", ".join(
+            announce(env, f"{method} H{heads}-L{depth}: " + ", ".join(
                 f"{e} ep {v:.4f}" for e, v in results[size][method]["top1_by_epochs"].items()))
 
     report = {
@@ -215,8 +201,3 @@ def _tune(cfg: CompareConfig, trained: Stage1, splits, heads: int, depth: int, m
         top1[str(epochs)] = evaluate_split(model, splits, env=env)["top1"]
         seconds[str(epochs)] = round(time.perf_counter() - t0, 1)
     return {"top1_by_epochs": top1, "seconds_by_epochs": seconds}
-
-
-def _say(env: DistEnv, text: str) -> None:
-    if env.is_main:
-        print(text, flush=True)

@@ -17,6 +17,7 @@ each way spends on the whole family of sizes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import time
 from dataclasses import dataclass, field
@@ -24,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from . import presets
 from .bundle import TENSORS_FILE
 from .config import F_INIT_SCHEMES, G_INIT_SCHEMES, LetsConfig
-from .data import FASHION_MNIST_INSTALL, fashion_mnist_available, load_splits
+from .data import FASHION_MNIST_INSTALL, Splits, fashion_mnist_available, load_splits
 from .demo_cost import des_flops, family_costs, forward_flops
 from .depth_plan import auto_depth_plan
 from .des import des_param_count, emit_des
@@ -150,36 +152,68 @@ def pick_dataset(cfg: DemoConfig) -> str:
     return "digits"
 
 
+# The steps of a run that ``lets compare`` (compare.py) shares with the demo; both configurations
+# have the fields read here.
+
+def start_experiment(cfg: DemoConfig, env: DistEnv | None) -> tuple[DistEnv, Path, float]:
+    """The process environment of the run ``cfg`` (default: one process), its output folder
+    (created) and its start time."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return env or DistEnv(), out, time.perf_counter()
+
+
+def experiment_splits(cfg: DemoConfig, model_cfg: LetsConfig, env: DistEnv) -> Splits:
+    """The data of the run ``cfg`` (the dataset :func:`pick_dataset` picks), at ``model_cfg``'s
+    image size and channels."""
+    lg = model_cfg.learngene
+    splits = load_splits(pick_dataset(cfg), cfg.data_dir, image_size=lg.img_size, channels=lg.in_chans,
+                         val_size=cfg.val_size, train_limit=cfg.train_limit, test_limit=cfg.test_limit, seed=cfg.seed)
+    announce(env, f"data: {splits.describe()}")
+    return splits
+
+
+def experiment_recipe(cfg: DemoConfig, epochs: int, lr: float, warmup: float, alpha: float = 0.0,
+                      **extra: Any) -> TrainConfig:
+    """A training recipe of the run ``cfg`` (its batch size, tau, seed and progress bars) with these
+    epochs, lr (per 512 images), warm-up epochs, alpha and other TrainConfig fields."""
+    return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, lr=lr, warmup_epochs=warmup, alpha=alpha,
+                       tau=cfg.tau, seed=cfg.seed, progress=cfg.progress, **extra)
+
+
+def experiment_teacher(cfg: DemoConfig, splits: Splits, out: Path, env: DistEnv,
+                       resume: bool = False) -> tuple[nn.Module, dict, float]:
+    """The run's teacher, trained in ``out/teacher`` (or reused: :func:`lets_core.train.train_teacher`
+    caches it), its metadata and the seconds it took."""
+    t0 = time.perf_counter()
+    teacher, meta = train_teacher(splits, experiment_recipe(cfg, cfg.teacher_epochs, cfg.teacher_lr, 0.3),
+                                  out / "teacher", cfg.teacher_arch, resume=resume, env=env)
+    seconds = time.perf_counter() - t0
+    announce(env, f"teacher {cfg.teacher_arch}: test top-1 {meta['test_top1']:.4f} ({seconds:.0f} s)")
+    return teacher, meta, seconds
+
+
+def announce(env: DistEnv, text: str) -> None:
+    """Print a progress line once, on the main process."""
+    if env.is_main:
+        print(text, flush=True)
+
+
 def run_demo(cfg: DemoConfig, env: DistEnv | None = None) -> dict:
     """Run the whole pipeline and write the report; returns the report as a dict."""
     from .demo_report import print_table, write_report
 
-    env = env or DistEnv()
-    started = time.perf_counter()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = pick_dataset(cfg)
+    env, out, started = start_experiment(cfg, env)
     model_cfg = cfg.model_config()
     lg = model_cfg.learngene
     for heads, depth in cfg.sizes:
         des_param_count(model_cfg, heads, depth)  # fail on a bad size before any training
     elastic = cfg.elastic_config()
     elastic.sampler(model_cfg)  # and on elastic sizes the configuration cannot emit
-    splits = load_splits(dataset, cfg.data_dir if dataset == "fashion-mnist" else None, image_size=lg.img_size,
-                         channels=lg.in_chans, val_size=cfg.val_size, train_limit=cfg.train_limit,
-                         test_limit=cfg.test_limit, seed=cfg.seed)
-    _say(env, f"data: {splits.describe()}")
+    splits = experiment_splits(cfg, model_cfg, env)
+    recipe = functools.partial(experiment_recipe, cfg)
     timings: dict[str, float] = {}
-
-    def recipe(epochs: int, lr: float, warmup: float, alpha: float = 0.0, **extra: Any) -> TrainConfig:
-        return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, lr=lr, warmup_epochs=warmup, alpha=alpha,
-                           tau=cfg.tau, seed=cfg.seed, progress=cfg.progress, **extra)
-
-    t0 = time.perf_counter()
-    teacher, teacher_meta = train_teacher(splits, recipe(cfg.teacher_epochs, cfg.teacher_lr, 0.3), out / "teacher",
-                                          cfg.teacher_arch, env=env)
-    timings["teacher"] = time.perf_counter() - t0
-    _say(env, f"teacher {cfg.teacher_arch}: test top-1 {teacher_meta['test_top1']:.4f} ({timings['teacher']:.0f} s)")
+    teacher, teacher_meta, timings["teacher"] = experiment_teacher(cfg, splits, out, env)
 
     aux_recipe = recipe(cfg.aux_epochs, cfg.aux_lr, 0.5, cfg.alpha, f_lr_scale=cfg.f_lr_scale,
                         g_lr_scale=cfg.g_lr_scale)
@@ -193,8 +227,8 @@ def run_demo(cfg: DemoConfig, env: DistEnv | None = None) -> dict:
         timings[f"stage1-{variant}"] = time.perf_counter() - t0
         stage1[variant] = {"test_top1": test, "history": result.history,
                            "elastic": elastic.to_dict() if variant == "elastic" else None}
-        _say(env, f"Aux-Net, {variant} stage 1 ({cfg.aux_epochs} epochs): test top-1 {test:.4f} "
-                  f"({timings[f'stage1-{variant}']:.0f} s)")
+        announce(env, f"Aux-Net, {variant} stage 1 ({cfg.aux_epochs} epochs): test top-1 {test:.4f} "
+                      f"({timings[f'stage1-{variant}']:.0f} s)")
 
     rows = []
     for heads, depth in cfg.sizes:
@@ -202,7 +236,7 @@ def run_demo(cfg: DemoConfig, env: DistEnv | None = None) -> dict:
         r = rows[-1]
         lets = ", ".join(f"{v}: direct {r['lets'][v]['direct_top1']:.4f}, +1 epoch {r['lets'][v]['ft1_top1']:.4f}"
                          for v in cfg.stage1)
-        _say(env, f"Des-H{heads}-L{depth}: {lets}; scratch {r['scratch_top1_by_epoch']}")
+        announce(env, f"Des-H{heads}-L{depth}: {lets}; scratch {r['scratch_top1_by_epoch']}")
 
     first = auxes[cfg.stage1[0]]
     bundle_file = out / f"aux-{cfg.stage1[0]}" / BUNDLE_DIR / TENSORS_FILE
@@ -268,8 +302,3 @@ def _family_seconds(cfg: DemoConfig, timings: dict[str, float], rows: list[dict]
     for e in cfg.scratch_epochs:
         costs[f"scratch-{e}ep"] = round(sum(r["seconds"][f"scratch-{e}ep"] for r in rows), 1)
     return costs
-
-
-def _say(env: DistEnv, text: str) -> None:
-    if env.is_main:
-        print(text, flush=True)
