@@ -4,6 +4,7 @@ clear errors for bad save targets and damaged files, and a teacher cache key tha
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from lets_core import artifacts
 from lets_core.bundle import CONFIG_FILE, TENSORS_FILE
 from lets_core.data import load_splits
 from lets_core.des import DES_CONFIG, DES_DIGEST, DES_WEIGHTS
-from lets_core.train import CheckpointError, load_teacher, train_teacher
+from lets_core.train import CheckpointError, load_checkpoint, load_teacher, train_teacher
 from lets_core.train import teacher as teacher_mod
 from train_helpers import fake_fashion_mnist, quick_recipe
 
@@ -428,6 +429,19 @@ def test_teacher_json_holds_digest_and_data_record(teacher_dir):
     assert {"arch", "data", "data_record", "train_config"} <= set(meta["digest"]["fields"])
     assert (teacher_dir / "checkpoint.pt").is_file()  # fit's checkpoint is kept beside it
     assert not list(teacher_dir.glob("*.tmp"))
+
+
+def test_train_teacher_hashes_its_data_once(teacher_run, tmp_path, monkeypatch):
+    # The cache key and fit's checkpoint share one data record: on a full dataset each hash of the
+    # images costs seconds.
+    _, _, splits, cfg = teacher_run
+    records = importlib.import_module("lets_core.train.data_record")
+    digest, hashed = records._digest, []
+    monkeypatch.setattr(records, "_digest", lambda data: hashed.append(data) or digest(data))
+    train_teacher(splits, cfg, tmp_path / "teacher")
+    assert [len(data) for data in hashed] == [len(splits.train), len(splits.val)]
+    meta = json.loads((tmp_path / "teacher" / "teacher.json").read_text())
+    assert load_checkpoint(tmp_path / "teacher" / "checkpoint.pt")["data"] == meta["data_record"]
 
 
 def test_teacher_cache_hit_after_verification(teacher_run, teacher_dir, monkeypatch):

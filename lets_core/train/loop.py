@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -25,7 +25,8 @@ from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_
 from .config import TrainConfig
 from .distributed import DistEnv, all_reduce_sum, barrier, unwrap, wrap_ddp
 from .losses import DistillationLoss
-from .data_record import data_change, data_record
+from .data_record import data_change
+from .data_record import data_record as compute_data_record  # fit's argument data_record is its value
 from .objectives import DistillationObjective, Objective, settings_change
 from .optim import build_optimizer, scaled_lr, warmup_cosine
 
@@ -47,7 +48,8 @@ class FitResult:
 
 def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teacher: nn.Module | None = None,
         out_dir: str | Path | None = None, resume: bool = False, env: DistEnv | None = None,
-        on_step: StepHook | None = None, desc: str | None = None, objective: Objective | None = None) -> FitResult:
+        on_step: StepHook | None = None, desc: str | None = None, objective: Objective | None = None,
+        data_record: dict[str, Any] | None = None) -> FitResult:
     """Train ``model`` on ``splits.train`` for ``cfg.epochs`` epochs, validating on ``splits.val``.
 
     Args:
@@ -62,6 +64,9 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
         objective: the loss of one batch (:mod:`lets_core.train.objectives`); default
             ``DistillationObjective`` with ``cfg``'s alpha, tau and label smoothing. Its settings are
             saved in the checkpoint and a resume with other settings is refused.
+        data_record: ``splits``' record (:func:`lets_core.train.data_record.data_record`), which the
+            checkpoint keeps and a resume must match, when the caller has it already: computing it
+            hashes the training and validation images (train_teacher's cache key holds it).
     """
     env = env or DistEnv()
     if objective is None:
@@ -85,7 +90,7 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
 
     out = Path(out_dir) if out_dir is not None else None
     start, history = 0, []
-    data = data_record(splits) if out is not None else None
+    data = None if out is None else data_record if data_record is not None else compute_data_record(splits)
     if resume and out is not None and (out / CHECKPOINT_FILE).is_file():
         start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, objective, data, model, optimizer, scheduler,
                                   scaler)

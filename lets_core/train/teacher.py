@@ -95,13 +95,15 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
     env = env or DistEnv()
     out = Path(out_dir)
     recipe = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_ONLY}
-    key = {"arch": arch, "data": splits.describe(), "data_record": data_record(splits), "train_config": recipe}
+    record = data_record(splits)  # hashes the images: once, for the cache key and fit's checkpoint
+    key = {"arch": arch, "data": splits.describe(), "data_record": record, "train_config": recipe}
     cached = _cached(out, key)
     if cached is not None:
         return load_teacher(out).to(env.device), cached
     torch.manual_seed(cfg.seed)
     model = build_teacher(arch, num_classes=splits.num_classes, in_chans=splits.in_chans, img_size=splits.image_size)
-    result = fit(model, splits, cfg, kind="teacher", out_dir=out, resume=resume, env=env, desc="teacher")
+    result = fit(model, splits, cfg, kind="teacher", out_dir=out, resume=resume, env=env, desc="teacher",
+                 data_record=record)
     test = evaluate(result.model, eval_loader(splits, "test", cfg.eval_batch_size, rank=env.rank,
                                               world_size=env.world_size, num_workers=cfg.num_workers), env)
     # The key written is this call's: the weights come from this fit, which trained on these data
