@@ -20,8 +20,9 @@ OPS: list[str] = []
 LIBRARY = torch.library.Library(NAMESPACE, "DEF")
 
 # The ops whose work is matrix products, which autocast runs in its lower precision (see
-# _AutocastBoundary). select_by_norm ranks norms, which autocast keeps in full precision.
-AUTOCAST_OPS = frozenset({"widen", "widen_adjoint", "group_mix", "widen_mix"})
+# _AutocastBoundary); each op file says so in its define(..., autocast=True), so that a new op
+# changes no list here. select_by_norm ranks norms, which autocast keeps in full precision.
+AUTOCAST_OPS: set[str] = set()
 
 
 class _AutocastBoundary:
@@ -63,10 +64,12 @@ class _AutocastBoundary:
 lets_core: Any = _AutocastBoundary()
 
 
-def define(schema: str, check: Callable[..., None], reference: Callable) -> None:
+def define(schema: str, check: Callable[..., None], reference: Callable, *, autocast: bool = False) -> None:
     """Define the op ``schema`` and register ``reference`` behind ``check`` as its
     ``CompositeExplicitAutograd`` kernel: the pure-PyTorch fallback, on any device, failing with
-    the same messages as the compiled kernel (``check`` is the twin of its C++ checks)."""
+    the same messages as the compiled kernel (``check`` is the twin of its C++ checks).
+    ``autocast``: the op's work is matrix products, which autocast runs in its lower precision
+    (:data:`AUTOCAST_OPS`)."""
     name = schema.split("(", 1)[0]
     LIBRARY.define(schema)
 
@@ -77,3 +80,5 @@ def define(schema: str, check: Callable[..., None], reference: Callable) -> None
     checked.__name__ = f"{name}_checked_reference"
     LIBRARY.impl(name, checked, "CompositeExplicitAutograd")
     OPS.append(name)
+    if autocast:
+        AUTOCAST_OPS.add(name)

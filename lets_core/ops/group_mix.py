@@ -43,7 +43,8 @@ def check_group_mix(stack: Tensor, coeff: Tensor) -> None:
     check_mix_args(op, stack.shape[0], stack.shape[1], coeff, stack)
 
 
-_registry.define("group_mix(Tensor stack, Tensor coeff) -> Tensor", check_group_mix, group_mix_reference)
+_registry.define("group_mix(Tensor stack, Tensor coeff) -> Tensor", check_group_mix, group_mix_reference,
+                 autocast=True)
 
 
 @torch.library.register_fake("lets_core::group_mix")

@@ -101,9 +101,10 @@ def check_widen_adjoint(grad: Tensor, f_out: Tensor | None, f_in: Tensor | None)
 
 # Schemas --------------------------------------------------------------------------------------
 
-_registry.define("widen(Tensor weight, Tensor? f_out, Tensor? f_in) -> Tensor", check_widen, widen_reference)
+_registry.define("widen(Tensor weight, Tensor? f_out, Tensor? f_in) -> Tensor", check_widen, widen_reference,
+                 autocast=True)
 _registry.define("widen_adjoint(Tensor grad, Tensor? f_out, Tensor? f_in) -> Tensor", check_widen_adjoint,
-                 widen_adjoint_reference)
+                 widen_adjoint_reference, autocast=True)
 
 
 # Fake kernels: output shapes only, for torch.compile / meta tensors ----------------------------

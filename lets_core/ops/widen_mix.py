@@ -57,7 +57,7 @@ def check_widen_mix(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None, c
 
 
 _registry.define("widen_mix(Tensor weight, Tensor? f_out, Tensor? f_in, Tensor coeff, int order) -> (Tensor, Tensor)",
-                 check_widen_mix, widen_mix_reference)
+                 check_widen_mix, widen_mix_reference, autocast=True)
 
 
 @torch.library.register_fake("lets_core::widen_mix")
