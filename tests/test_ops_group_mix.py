@@ -101,3 +101,19 @@ def test_bad_arguments_name_the_problem(stack, coeff, message):
         group_mix(stack, coeff)
     with pytest.raises(ValueError, match=f"lets_core::group_mix: {message}"):
         ops.group_mix(stack, coeff)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_coefficient_gradient_as_product_and_as_reduction_agree(device):
+    # group_mix's backward takes the reduction form on CUDA and the product form elsewhere; both
+    # are checked here on every device, so CI (CPU only) covers the CUDA branch's arithmetic.
+    from lets_core.ops.group_mix import coefficient_grad
+
+    gen = torch.Generator().manual_seed(3)
+    g = torch.randn(3, 2, 4, 50, generator=gen, dtype=torch.float64).to(device)
+    x = torch.randn(3, 5, 4, 50, generator=gen, dtype=torch.float64).to(device)
+    expected = torch.einsum("gpcx,gscx->gpcs", g.cpu(), x.cpu())
+    for by_reduction in (False, True):
+        got = coefficient_grad(g, x, by_reduction)
+        assert got.shape == (3, 2, 4, 5)
+        torch.testing.assert_close(got.cpu(), expected, rtol=1e-12, atol=1e-12)
