@@ -244,9 +244,9 @@ class LetsConfig:
     def from_dict(cls, data: dict[str, Any]) -> "LetsConfig":
         _check_object(data, "LetsConfig")
         data = dict(data)
-        lg = _build(LearngeneConfig, data.pop("learngene", {}), "learngene")
-        tf = _build(TransformConfig, data.pop("transform", {}), "transform")
-        return _build(cls, data, "LetsConfig", learngene=lg, transform=tf)
+        lg = dataclass_from_dict(LearngeneConfig, data.pop("learngene", {}), "learngene")
+        tf = dataclass_from_dict(TransformConfig, data.pop("transform", {}), "transform")
+        return dataclass_from_dict(cls, data, "LetsConfig", learngene=lg, transform=tf)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "LetsConfig":
@@ -263,7 +263,9 @@ def _check_object(data: Any, where: str) -> None:
         raise LetsConfigError(f"{where} must be a JSON object (a dict of its fields), got {data!r:.80}")
 
 
-def _build(kind: type, data: dict[str, Any], where: str, **extra: Any) -> Any:
+def dataclass_from_dict(kind: type, data: dict[str, Any], where: str, **extra: Any) -> Any:
+    """``kind(**data, **extra)`` for a dataclass, refusing a non-dict and unknown keys with a
+    LetsConfigError that names them and the allowed ones (every config's ``from_dict`` uses it)."""
     _check_object(data, where)
     known = {f.name for f in dataclasses.fields(kind)}
     unknown = sorted(map(str, set(data) - known))

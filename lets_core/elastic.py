@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Sequence
 import torch
 from torch import Tensor, nn
 
-from .config import LetsConfig
+from .config import LetsConfig, dataclass_from_dict
 from .errors import DesSizeError, LetsConfigError
 from .selection import STRATEGIES
 # lets_core.train.stages imports this module, so lets_core/__init__ reaches it through lets_core.train
@@ -134,10 +134,7 @@ class ElasticConfig(SampledSizesConfig):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ElasticConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := sorted(set(data) - known):
-            raise LetsConfigError(f"unknown ElasticConfig keys {unknown}; allowed: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "ElasticConfig")
 
 
 @dataclass(frozen=True)

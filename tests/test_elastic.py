@@ -211,7 +211,7 @@ def test_sizes_the_configuration_cannot_emit_are_refused(kwargs, message):
 def test_config_round_trips_and_rejects_unknown_keys():
     config = ElasticConfig(num_random=3, min_heads=3, target="both", weight=0.5, strategy="top-l2")
     assert ElasticConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    with pytest.raises(lets_core.LetsConfigError, match=r"unknown ElasticConfig keys \['k'\]"):
+    with pytest.raises(lets_core.LetsConfigError, match=r"unknown keys \['k'\] in ElasticConfig"):
         ElasticConfig.from_dict({"k": 1})
 
 

@@ -108,6 +108,6 @@ def test_train_config_validation():
                       ("warmup_epochs", float("nan")), ("f_lr_scale", 0.0), ("g_lr_scale", float("inf"))):
         with pytest.raises(ValueError, match=f"{name} must be a finite number"):
             TrainConfig(**{name: bad})
-    with pytest.raises(ValueError, match=r"unknown TrainConfig keys \['lr_max'\]"):
+    with pytest.raises(ValueError, match=r"unknown keys \['lr_max'\] in TrainConfig"):
         TrainConfig.from_dict({"lr_max": 1})
     assert TrainConfig(lr=1e-3).differences(TrainConfig(lr=2e-3, progress=False).to_dict()) == {"lr": (2e-3, 1e-3)}

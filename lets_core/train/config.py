@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import math
 from typing import Any
 
+from ..config import dataclass_from_dict
+
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 # Fields that do not change the numbers a run produces, so a resume may change them.
 RUNTIME_ONLY = ("progress", "num_workers", "eval_batch_size")
@@ -86,10 +88,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := sorted(set(data) - known):
-            raise ValueError(f"unknown TrainConfig keys {unknown}; allowed: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "TrainConfig")
 
     def differences(self, other: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """Fields (other than runtime-only ones) whose values differ from ``other``'s."""
