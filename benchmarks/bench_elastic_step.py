@@ -3,7 +3,10 @@
 Variants, each measured in its own process so peak memory is its own:
 - ``paper``: the paper's stage 1, ``fit``'s default objective (KD of the Aux-Net's logits);
 - ``elastic-k1``, ``elastic-k2``: ``ElasticObjective`` with ``num_random`` 1 and 2, i.e. the
-  Aux-Net plus the smallest Des-Net plus k random sizes, all from one generation.
+  Aux-Net plus the smallest Des-Net plus k random sizes, all from one generation;
+- ``bound-k1``, ``bound-k2``: the paper's step plus, for the same sampled sizes, the forward and
+  backward of plain timm ViTs of those sizes (built once, not optimized): what the sampled
+  sub-networks cost on their own. Issue 13's target is elastic-kN <= 1.10 x bound-kN.
 
 The loss is the paper's (alpha 1, tau 1) against fixed random "teacher" logits, so no teacher
 forward is timed (it would cost the same in every variant). Elastic steps take consecutive step
@@ -30,7 +33,7 @@ from bench_common import (append_json, checked_variants, device_name, emit_resul
                           saved_for_backward_mb, train_state_mb)
 from bench_train_step import make_config
 
-VARIANTS = ("paper", "elastic-k1", "elastic-k2")
+VARIANTS = ("paper", "elastic-k1", "elastic-k2", "bound-k1", "bound-k2")
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -41,6 +44,8 @@ def worker(args: argparse.Namespace) -> dict:
     import lets_core
     from lets_core.elastic import ElasticConfig, ElasticObjective
     from lets_core.train import DistillationLoss, DistillationObjective, TrainConfig
+    from lets_core.des import scratch_des
+    from lets_core.train.losses import kd_loss
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -49,11 +54,25 @@ def worker(args: argparse.Namespace) -> dict:
     cfg = make_config(args.config)
     lg = cfg.learngene
     model = lets_core.AuxNet(cfg).to(device).train()
-    if args.variant == "paper":
-        objective = DistillationObjective(DistillationLoss(alpha=1.0, tau=1.0))
-    else:
-        k = int(args.variant.removeprefix("elastic-k"))
-        objective = ElasticObjective(ElasticConfig(num_random=k), cfg, TrainConfig(alpha=1.0, tau=1.0))
+    paper = DistillationObjective(DistillationLoss(alpha=1.0, tau=1.0))
+    objective, plain_nets = paper, {}
+    if args.variant != "paper":
+        k = int(args.variant.rsplit("-k", 1)[1])
+        elastic = ElasticObjective(ElasticConfig(num_random=k), cfg, TrainConfig(alpha=1.0, tau=1.0))
+        if args.variant.startswith("elastic"):
+            objective = elastic
+        else:
+            sampler = elastic.sampler
+            # Every size the sampler can draw, built before timing so no construction is timed.
+            plain_nets = {(h, d): scratch_des(cfg, h, d).to(device).train()
+                          for h in range(sampler.min_heads, sampler.max_heads + 1)
+                          for d in range(sampler.min_depth, sampler.max_depth + 1)}
+
+            def objective(model, x, y, teacher_logits, epoch, step):
+                loss, logits = paper(model, x, y, teacher_logits, epoch, step)
+                for size in sampler.sizes(elastic.seed, epoch, step):
+                    loss = loss + kd_loss(plain_nets[size](x), teacher_logits, 1.0) / (k + 1)
+                return loss, logits
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     x = torch.randn(args.batch, lg.in_chans, lg.img_size, lg.img_size, device=device)
     y = torch.randint(0, lg.num_classes, (args.batch,), device=device)
@@ -68,6 +87,8 @@ def worker(args: argparse.Namespace) -> dict:
     def step() -> None:
         value = loss()
         opt.zero_grad(set_to_none=True)
+        for net in plain_nets.values():
+            net.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
 
