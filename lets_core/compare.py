@@ -111,8 +111,16 @@ class Stage1:
     emit: Callable[[int, int], VisionTransformer]
     supports: Callable[[int, int], bool]
     stored_parameters: int
-    seconds: float
+    seconds: float  # the training's own epoch times, so a resumed or cached run reports its real cost
     history: list[dict]
+
+
+def _training_seconds(history: list[dict], wall: float) -> float:
+    """Seconds the training took, from its per-epoch record (kept in its checkpoints, so a stage
+    trained by an earlier run and loaded now still reports what it cost); ``wall`` for a history
+    without epoch times."""
+    times = [h["epoch_seconds"] for h in history if "epoch_seconds" in h]
+    return float(sum(times)) if times else wall
 
 
 def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
@@ -179,12 +187,13 @@ def _train_stage1(method: str, cfg: CompareConfig, model_cfg: LetsConfig, splits
             return True
 
         return Stage1(lambda h, d: emit_des(aux, h, d, strategy=cfg.strategy), supports,
-                      aux.trainable_parameter_count(), time.perf_counter() - t0, result.history)
+                      aux.trainable_parameter_count(), _training_seconds(result.history, time.perf_counter() - t0),
+                      result.history)
     spec = METHODS[method]
     source = spec.train_stage1(splits, teacher, model_cfg, recipe, folder, resume=True, env=env,
                                sizes=[s for s in cfg.sizes if spec.supports(model_cfg, *s)])
     return Stage1(lambda h, d: spec.emit(source, h, d), lambda h, d: spec.supports(model_cfg, h, d),
-                  source.stored_parameters, time.perf_counter() - t0, source.history)
+                  source.stored_parameters, _training_seconds(source.history, time.perf_counter() - t0), source.history)
 
 
 def _tune(cfg: CompareConfig, trained: Stage1, splits, heads: int, depth: int, method: str, recipe, out: Path,
@@ -193,11 +202,14 @@ def _tune(cfg: CompareConfig, trained: Stage1, splits, heads: int, depth: int, m
     for epochs in cfg.tune_epochs:
         t0 = time.perf_counter()
         model = trained.emit(heads, depth)  # a fresh copy per run: each tuning length has its own schedule
+        emit_s, tune_s = time.perf_counter() - t0, 0.0
         if epochs > 0:
             run = finetune(model, splits, recipe(epochs, cfg.tune_lr, cfg.tune_warmup_epochs),
                            out / "tune" / f"{method}_h{heads}_l{depth}_{epochs}ep", resume=True, env=env,
                            desc=f"{method} H{heads}-L{depth} ({epochs} ep)")
-            model = run.model
+            model, tune_s = run.model, _training_seconds(run.history, 0.0)
+        t0 = time.perf_counter()
         top1[str(epochs)] = evaluate_split(model, splits, env=env)["top1"]
-        seconds[str(epochs)] = round(time.perf_counter() - t0, 1)
+        # Emission and evaluation as timed now; the tuning as its checkpoints recorded it.
+        seconds[str(epochs)] = round(emit_s + tune_s + time.perf_counter() - t0, 1)
     return {"top1_by_epochs": top1, "seconds_by_epochs": seconds}

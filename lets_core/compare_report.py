@@ -72,7 +72,8 @@ def markdown(report: dict) -> str:
         "# LeTs compared with its rivals", "",
         f"{mode} on **{ds['dataset']}**: {ds['train']:,} training, {ds['val']:,} validation and {ds['test']:,} test "
         f"images ({ds['in_chans']} x {ds['image_size']} x {ds['image_size']}, {ds['num_classes']} classes). "
-        f"torch {env['torch']}, {env['threads']} threads on {env['device']}; total {report['seconds_total']:.0f} s. "
+        f"torch {env['torch']}, {env['threads']} threads on {env['device']}; this run {report['seconds_total']:.0f} s "
+        "(stages reused from earlier runs count at their recorded cost below). "
         f"One seed ({cfg['seed']}).", "",
         f"- Teacher `{report['teacher']['arch']}`: test top-1 {_pct(report['teacher']['test_top1'])}, shared by "
         f"every method that distills.",
@@ -85,7 +86,8 @@ def markdown(report: dict) -> str:
         *top1_lines(report), "",
         "## Storage and cost of the whole family", "",
         "Stored parameters: what must be kept to initialize every size (the paper's Table 2 argument). Seconds "
-        "are measured wall clock, evaluation included; the teacher's are added to every method that distills.", "",
+        "are each training's recorded epoch times (kept in its checkpoints, so reused stages count), plus the "
+        "emission and evaluation of each tuned size; the teacher's are added to every method that distills.", "",
         *storage_lines(report), "",
         "## What the numbers say", "",
         *reading(report), "",

@@ -110,7 +110,9 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
     # with this recipe or resumed a checkpoint it checked against them.
     meta = dict(key, num_classes=splits.num_classes, in_chans=splits.in_chans, img_size=splits.image_size,
                 val_top1=result.last.get("val_top1"), test_top1=test["top1"],
-                params=sum(p.numel() for p in model.parameters()))
+                params=sum(p.numel() for p in model.parameters()),
+                # What the training cost, so a run that reuses this teacher can report it.
+                train_seconds=round(sum(h.get("epoch_seconds", 0.0) for h in result.history), 3))
     if env.is_main:
         _save_teacher(out, result.model, meta)
     barrier(env)
