@@ -31,3 +31,21 @@ def test_opcheck(device, op_name):
     op = getattr(torch.ops.lets_core, op_name)
     for args in samples(device)[op_name]:
         torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_autocast_is_decided_at_the_op_boundary(device):
+    # Under autocast a matmul op computes on inputs cast to the autocast dtype, with autocast off
+    # inside (so compiled and reference kernels agree), and returns the inputs' dtype.
+    import lets_core.ops as ops
+
+    gen = torch.Generator().manual_seed(5)
+    stack = torch.randn(4, 6, 5, generator=gen).to(device)
+    coeff = torch.randn(2, 2, generator=gen).to(device)
+    with torch.autocast(device, dtype=torch.bfloat16):
+        got = ops.group_mix(stack, coeff)
+        ranked = ops.select_by_norm(stack[0], 1, 3, 2, True)  # not a matmul op: untouched by the boundary
+    expected = torch.ops.lets_core.group_mix(stack.bfloat16(), coeff.bfloat16()).float()
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
+    assert ranked[0].dtype == torch.float32
+    assert {"widen", "widen_adjoint", "group_mix", "widen_mix"} == _registry.AUTOCAST_OPS
