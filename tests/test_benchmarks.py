@@ -64,10 +64,13 @@ def test_bench_elastic_step_tiny_reports_every_variant(tmp_path):
     done = run("bench_elastic_step.py", "--config", "tiny", "--batch", "4", "--min-time", "0.05", "--rounds", "1",
                "--json", str(out), tmp_path=tmp_path)
     records = {r["variant"]: r for r in json.loads(out.read_text())}
-    assert set(records) == {"paper", "elastic-k1", "elastic-k2"}
+    assert set(records) == {"paper", "elastic-k1", "elastic-k2", "bound-k1", "bound-k2"}
     for r in records.values():
         assert r["median_ms"] > 0 and r["rounds"] == 1
-    # The Des-Nets add their gathered weights and activations to what backward keeps.
+    # The Des-Nets add their gathered weights and activations to what backward keeps; the bound's
+    # plain sub-networks keep the same kind of tensors.
     paper = records["paper"]["saved_for_backward_mb"]
-    assert paper < records["elastic-k1"]["saved_for_backward_mb"] and paper < records["elastic-k2"]["saved_for_backward_mb"]
+    for k in ("k1", "k2"):
+        assert paper < records[f"elastic-{k}"]["saved_for_backward_mb"]
+        assert paper < records[f"bound-{k}"]["saved_for_backward_mb"]
     assert "x paper" in done.stdout
