@@ -9,6 +9,7 @@
 #include <c10/util/Half.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "../group_mix.h"
