@@ -1,0 +1,68 @@
+"""Mean and spread over seeds of several `lets compare` runs of the same command (one --out per seed).
+
+    python benchmarks/compare_seeds.py runs/compare-fm runs/compare-fm-s1 runs/compare-fm-s2 [--markdown OUT]
+
+Reads each folder's compare.json, checks they differ only in the seed, and prints test top-1
+(mean, min-max over seeds) per size, method and tuning length, then LeTs + 1 epoch against each
+rival + 1 epoch: the mean gap and on how many seeds LeTs is ahead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+LETS = ("lets", "lets-elastic", "lets-ligo")
+
+
+def load(folders: list[str]) -> list[dict]:
+    reports = [json.loads((Path(f) / "compare.json").read_text()) for f in folders]
+    strip = lambda r: {k: v for k, v in r["config"].items() if k not in ("seed", "out")}
+    for f, r in zip(folders[1:], reports[1:]):
+        if strip(r) != strip(reports[0]):
+            raise SystemExit(f"{f} was not run with the same settings as {folders[0]} (apart from the seed)")
+    return reports
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+")
+    parser.add_argument("--markdown", type=Path, help="also write the tables here")
+    args = parser.parse_args()
+    reports = load(args.folders)
+    seeds = [r["config"]["seed"] for r in reports]
+    lines = [f"Seeds {seeds}; test top-1 (%), mean [min, max] over seeds.", "",
+             "| Des-Net | method | direct | + 1 ep | + 2 ep |", "|---|---|---|---|---|"]
+    sizes = reports[0]["results"]
+    for size in sizes:
+        for method in sizes[size]:
+            cells = []
+            for e in reports[0]["results"][size][method]["top1_by_epochs"]:
+                v = [100 * r["results"][size][method]["top1_by_epochs"][e] for r in reports]
+                cells.append(f"{statistics.mean(v):.2f} [{min(v):.1f}, {max(v):.1f}]")
+            lines.append(f"| H{size.replace('x', '-L')} | {method} | " + " | ".join(cells) + " |")
+    lines += ["", "LeTs + 1 ep against each rival + 1 ep: mean gap in points (seeds where LeTs is ahead).", ""]
+    rivals = [m for m in reports[0]["methods"] if m not in LETS and m != "scratch"]
+    lines += ["| LeTs variant | rival | " + " | ".join(f"H{s.replace('x', '-L')}" for s in sizes) + " |",
+              "|---|---|" + "---|" * len(sizes)]
+    for lets in [m for m in LETS if m in reports[0]["methods"]]:
+        for rival in rivals:
+            cells = []
+            for size in sizes:
+                if rival not in sizes[size]:
+                    cells.append("–")
+                    continue
+                gaps = [100 * (r["results"][size][lets]["top1_by_epochs"]["1"]
+                               - r["results"][size][rival]["top1_by_epochs"]["1"]) for r in reports]
+                cells.append(f"{statistics.mean(gaps):+.2f} ({sum(g > 0 for g in gaps)}/{len(gaps)})")
+            lines.append(f"| {lets} | {rival} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
