@@ -38,7 +38,7 @@ from .demo import (DEMO_DATASETS, announce, experiment_recipe, experiment_splits
 from .des import des_param_count, emit_des
 from .elastic import ElasticConfig
 from .errors import DesSizeError
-from .train import SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, train_aux
+from .train import SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, history_seconds, train_aux
 
 METHOD_NAMES = LETS_METHODS + tuple(METHODS)
 # Images resized to the tiny preset's 28 x 28 grey: any image folder works.
@@ -116,11 +116,10 @@ class Stage1:
 
 
 def _training_seconds(history: list[dict], wall: float) -> float:
-    """Seconds the training took, from its per-epoch record (kept in its checkpoints, so a stage
-    trained by an earlier run and loaded now still reports what it cost); ``wall`` for a history
-    without epoch times."""
-    times = [h["epoch_seconds"] for h in history if "epoch_seconds" in h]
-    return float(sum(times)) if times else wall
+    """What a training cost as its history records it (so a stage reused from an earlier run
+    counts), or ``wall`` when the history records nothing."""
+    recorded = history_seconds(history)
+    return wall if recorded is None else recorded
 
 
 def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:

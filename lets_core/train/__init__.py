@@ -16,7 +16,7 @@ from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_
 from .config import AMP_MODES, TrainConfig
 from .distributed import DistEnv, distributed_session, init_distributed, shutdown
 from .losses import DistillationLoss, kd_loss
-from .loop import LOG_FILE, FitResult, evaluate, fit
+from .loop import LOG_FILE, FitResult, evaluate, fit, history_seconds
 from .objectives import DistillationObjective, Objective
 from .optim import build_optimizer, param_groups, scaled_lr, warmup_cosine
 from .stages import (BUNDLE_DIR, check_data_fits, evaluate_split, finetune, load_des, parse_sizes, scratch_des,
@@ -28,7 +28,7 @@ __all__ = [
     "AMP_MODES", "BUNDLE_DIR", "CHECKPOINT_FILE", "CheckpointError", "DistEnv", "DistillationLoss",
     "DistillationObjective", "ElasticConfig", "ElasticObjective", "FitResult", "Objective",
     "LOG_FILE", "SMALL_RESNET", "TrainConfig", "build_optimizer", "build_teacher", "check_data_fits",
-    "distributed_session", "evaluate", "evaluate_split", "finetune", "fit", "init_distributed", "kd_loss",
+    "distributed_session", "evaluate", "evaluate_split", "finetune", "fit", "history_seconds", "init_distributed", "kd_loss",
     "load_checkpoint", "load_des", "load_teacher", "param_groups", "parse_sizes", "save_checkpoint", "scaled_lr", "scratch_des",
     "shutdown", "train_aux", "train_teacher", "warmup_cosine",
 ]

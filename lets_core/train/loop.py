@@ -34,6 +34,14 @@ LOG_FILE = "log.jsonl"
 StepHook = Callable[[int, int], None]
 
 
+def history_seconds(history: list[dict]) -> float | None:
+    """The training time a fit history records (the sum of its epochs' ``epoch_seconds``; it is
+    kept in checkpoints, so a resumed or reused training still tells what it cost), or None when
+    the history records none."""
+    times = [h["epoch_seconds"] for h in history if "epoch_seconds" in h]
+    return float(sum(times)) if times else None
+
+
 @dataclass
 class FitResult:
     """Per-epoch history (what log.jsonl holds) and the trained model (unwrapped from DDP)."""

@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError
 from .config import RUNTIME_ONLY, TrainConfig
 from .data_record import data_record
 from .distributed import DistEnv, barrier
-from .loop import evaluate, fit
+from .loop import evaluate, fit, history_seconds
 
 # lets_core's own teacher: a 4-stage timm ResNet with one BasicBlock per stage and narrow channels,
 # sized for small images (about 1.2 M parameters; ~91% on Fashion-MNIST after 3 epochs on a CPU).
@@ -112,7 +112,7 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
                 val_top1=result.last.get("val_top1"), test_top1=test["top1"],
                 params=sum(p.numel() for p in model.parameters()),
                 # What the training cost, so a run that reuses this teacher can report it.
-                train_seconds=round(sum(h.get("epoch_seconds", 0.0) for h in result.history), 3))
+                train_seconds=round(history_seconds(result.history) or 0.0, 3))
     if env.is_main:
         _save_teacher(out, result.model, meta)
     barrier(env)
