@@ -20,8 +20,10 @@ and per-op overhead.
 gradients, a P x s output), are memory-bound reductions written as products by the reference;
 the compiled kernels do not run them as GEMMs (on CUDA the coefficient gradient is a reduction:
 a GEMM of that shape takes cuBLAS 34 ms at the paper's fc1 on an H100). They are listed and
-counted apart, and their time is part of what the fraction calls "the rest". Both times are medians of ``torch.utils.benchmark`` after a warm-up, with
-CUDA synchronized.
+counted apart, and their time is part of what the fraction calls "the rest". Both times are medians of
+``torch.utils.benchmark`` after a warm-up, on ``torch.get_num_threads()`` threads, with CUDA
+synchronized; the step and the GEMMs take turns over ``--rounds`` rounds and the median round's
+fraction is reported with every round's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import lets_core
+from lets_core import cpu_memory
 from bench_common import records_json
 from bench_ops import environment, fallback_ops, generation_step, median_ms
 
@@ -84,14 +87,29 @@ def gemm_ms(a_shape: tuple, b_shape: tuple, device: str, dtype: torch.dtype, min
     return median_ms(lambda: product(a, b), device, min_run_time)
 
 
+def timed_round(step, shapes: list, device: str, dtype: torch.dtype, min_run_time: float) -> tuple[float, dict]:
+    """One round: the compiled step's median, then every GEMM shape's median, back to back."""
+    step_ms = median_ms(step, device, min_run_time)
+    return step_ms, {shape: gemm_ms(*shape, device, dtype, min_run_time / 4) for shape in shapes}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="paper", choices=["tiny", "paper"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of (step, every GEMM); the fraction reported is the median round's")
+    parser.add_argument("--cpu-memory", default="default", choices=["default", "reuse"],
+                        help="reuse: glibc keeps freed blocks (lets_core.cpu_memory, what the lets training "
+                             "commands do); default: glibc's own settings")
     parser.add_argument("--json", type=Path, help="write the record (and every product's timing) here")
     args = parser.parse_args()
+    if args.rounds < 1:
+        raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
+    if args.cpu_memory == "reuse" and not cpu_memory.reuse_freed_memory():
+        raise SystemExit("--cpu-memory reuse: the C library did not take the settings (see the warning)")
     if not lets_core.extension_info()["extension_loaded"]:
         raise SystemExit("lets_core._C is not in use; build it first (see benchmarks/README.md)")
     dtype = getattr(torch, args.dtype)
@@ -99,32 +117,47 @@ def main() -> None:
     aux = lets_core.AuxNet(getattr(lets_core.presets, args.config)()).to(device=args.device, dtype=dtype)
 
     products = generation_products(aux)
-    step_ms = median_ms(generation_step(aux, "compiled"), args.device, args.min_run_time)
-    rows, gemm_ms_total, flops, thin_flops, thin_count = [], 0.0, 0, 0, 0
-    for (a_shape, b_shape), count in sorted(products.items(), key=lambda kv: -product_flops(*kv[0]) * kv[1]):
-        if is_thin(a_shape, b_shape):
-            thin_count += count
-            thin_flops += product_flops(a_shape, b_shape) * count
-            rows.append({"a": list(a_shape), "b": list(b_shape), "count": count, "thin": True})
-            continue
-        ms = gemm_ms(a_shape, b_shape, args.device, dtype, args.min_run_time / 4)
-        gemm_ms_total += ms * count
-        flops += product_flops(a_shape, b_shape) * count
-        rows.append({"a": list(a_shape), "b": list(b_shape), "count": count, "thin": False, "gemm_ms": round(ms, 4),
-                     "tflops": round(product_flops(a_shape, b_shape) / ms / 1e9, 3)})
-    fraction = gemm_ms_total / step_ms
+    wide = [shape for shape in products if not is_thin(*shape)]
+    thin = [shape for shape in products if is_thin(*shape)]
+    flops = sum(product_flops(*shape) * products[shape] for shape in wide)
+    thin_flops = sum(product_flops(*shape) * products[shape] for shape in thin)
+    thin_count = sum(products[shape] for shape in thin)
+    # The step and its GEMMs take turns, so a slow spell of a shared machine moves both: the
+    # fraction of each round is a ratio of two times measured minutes apart, not hours.
+    step = generation_step(aux, "compiled")
+    rounds = []
+    for _ in range(args.rounds):
+        step_ms, per_shape = timed_round(step, wide, args.device, dtype, args.min_run_time)
+        gemm_total = sum(ms * products[shape] for shape, ms in per_shape.items())
+        rounds.append({"step_ms": step_ms, "gemm_only_ms": gemm_total, "fraction": gemm_total / step_ms,
+                       "per_shape": per_shape})
+    rounds.sort(key=lambda r: r["fraction"])
+    median = rounds[len(rounds) // 2]
+    step_ms, gemm_ms_total, fraction = median["step_ms"], median["gemm_only_ms"], median["fraction"]
+    rows = []
+    for shape in sorted(products, key=lambda sh: -product_flops(*sh) * products[sh]):
+        a_shape, b_shape = shape
+        if shape in median["per_shape"]:
+            ms = median["per_shape"][shape]
+            rows.append({"a": list(a_shape), "b": list(b_shape), "count": products[shape], "thin": False,
+                         "gemm_ms": round(ms, 4), "tflops": round(product_flops(*shape) / ms / 1e9, 3)})
+        else:
+            rows.append({"a": list(a_shape), "b": list(b_shape), "count": products[shape], "thin": True})
     record = {
         "benchmark": "generation step vs matmul limit", "config": args.config, "dtype": args.dtype,
         "products": sum(products.values()) - thin_count, "thin_products": thin_count,
         "matmul_gflop": round(flops / 1e9, 3), "thin_gflop": round(thin_flops / 1e9, 3),
         "step_ms": round(step_ms, 3), "gemm_only_ms": round(gemm_ms_total, 3), "fraction_of_gemm_limit": round(fraction, 4),
         "achieved_tflops": round(flops / step_ms / 1e9, 3), "gemm_limit_tflops": round(flops / gemm_ms_total / 1e9, 3),
+        "cpu_memory": args.cpu_memory, "rounds": len(rounds), "round_fractions": [round(r["fraction"], 4) for r in rounds],
+        "round_step_ms": [round(r["step_ms"], 1) for r in rounds],
         **environment(args.device), "per_shape": rows,
     }
-    print(f"{args.device} {args.config} {args.dtype}: generation step fwd+bwd {step_ms:.2f} ms; "
-          f"{record['products']} matrix products, {flops / 1e9:.2f} GFLOP: torch.mm/bmm alone at those shapes "
-          f"{gemm_ms_total:.2f} ms -> {100 * fraction:.1f}% of the GEMM limit "
-          f"({record['achieved_tflops']:.3f} of {record['gemm_limit_tflops']:.3f} TFLOP/s); "
+    print(f"{args.device} {args.config} {args.dtype}, {record['threads']} threads, {args.cpu_memory} CPU memory: generation step fwd+bwd "
+          f"{step_ms:.2f} ms; {record['products']} matrix products, {flops / 1e9:.2f} GFLOP: torch.mm/bmm alone "
+          f"at those shapes {gemm_ms_total:.2f} ms -> {100 * fraction:.1f}% of the GEMM limit "
+          f"({record['achieved_tflops']:.3f} of {record['gemm_limit_tflops']:.3f} TFLOP/s; median of "
+          f"{len(rounds)} rounds, all: {', '.join(f'{100 * f:.1f}%' for f in record['round_fractions'])}); "
           f"{thin_count} thin products (mixes, {thin_flops / 1e9:.2f} GFLOP) not counted as GEMMs")
     for row in [r for r in rows if not r["thin"]][:8]:
         print(f"  {row['count']:3d} x {row['a']} @ {row['b']}: {row['gemm_ms']:.3f} ms each, {row['tflops']:.3f} TFLOP/s")

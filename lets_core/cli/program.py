@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 
+from .. import cpu_memory
 from .commands import COMMANDS
 from .config_file import config_argv
 
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         _passive_openmp(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never let timm reach for the network
     try:
+        if command.trains:
+            # Large freed blocks stay mapped for the next step (lets_core/cpu_memory.py: ~20% of a
+            # paper-size generation step on CPU was page faults on freshly mapped memory).
+            cpu_memory.reuse_unless_disabled()
         return command.run(args) or 0
     except (ValueError, OSError) as exc:
         # Every user-input error in lets_core is a ValueError naming the bad value (LetsConfigError,

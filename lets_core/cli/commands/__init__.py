@@ -16,7 +16,7 @@ from . import compare, demo, emit, evaluate, finetune, info, train_aux, train_te
 class Command(NamedTuple):
     build: Callable[..., argparse.ArgumentParser]  # (the subparsers action) -> its parser
     run: Callable[[argparse.Namespace], int]  # parsed flags -> exit code; ValueError/OSError: the user's error
-    trains: bool  # re-run with a passive OpenMP wait policy first (see program._passive_openmp)
+    trains: bool  # passive OpenMP waits (program._passive_openmp) and reused freed memory (cpu_memory)
 
 
 COMMANDS: dict[str, Command] = {
