@@ -99,6 +99,23 @@ def test_widen_adjoint_matches_reference(device, case, dtype):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shared", [False, True])
+def test_single_column_takes_the_row_vector_form_and_agrees(device, shared):
+    """A vector (one column, no F_in) is widened and adjoined as a row vector times a matrix
+    (csrc/ops/widen.cpp) and its F_out gradient is a broadcast outer product (bilinear_grads):
+    the same values as the reference, and gradients that pass gradcheck."""
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(3, 8, 1, generator=g).to(device)
+    f_out = torch.randn(1 if shared else 3, 2, 5, 4, generator=g).to(device)
+    assert_matches(widen, widen_reference, [w, f_out, None], torch.float32)
+    big = torch.randn(3, 18, 1, generator=g).to(device)
+    assert_matches(widen_adjoint, widen_adjoint_reference, [non_contiguous(big), f_out, None], torch.float32)
+    leaves = [t.double().requires_grad_() for t in (w[:2, :6], f_out[:, :, :3, :3] if shared else f_out[:2, :, :3, :3])]
+    assert torch.autograd.gradcheck(lambda a, f: widen(a, f, None), leaves)
+    assert torch.autograd.gradgradcheck(lambda a, f: widen(a, f, None), leaves)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_adjoint_is_the_transpose_of_widen(device):
     g = torch.Generator().manual_seed(0)
     w = torch.randn(3, 6, 5, dtype=torch.float64, generator=g).to(device)

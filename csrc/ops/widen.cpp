@@ -66,6 +66,24 @@ at::Tensor right_product(const at::Tensor& x, const at::Tensor& f_in, const Wide
   return at::bmm(x, batched_in_factor(f_in, d).transpose(1, 2));
 }
 
+// a @ b for (batch, n, k) @ (batch, k, m). A single column (m == 1: a LayerNorm vector or a bias
+// widened by F_out) is computed as (b^T a^T)^T, a row vector times a matrix: MKL runs that form
+// 3-10x faster than the matrix times a column (measured, 2 threads: F (8, 1536, 1536) times a vector
+// 10.7 -> 3.5 ms, F^T times a vector 25.7 -> 2.6 ms). The result is the same (batch, n, 1) layout.
+at::Tensor bmm_column(const at::Tensor& a, const at::Tensor& b) {
+  if (b.size(2) != 1) return at::bmm(a, b);
+  return at::bmm(b.transpose(1, 2), a.transpose(1, 2)).transpose(1, 2);
+}
+
+// acc += a @ b, with a single column done as bmm_column does it (acc's transpose is a view).
+void baddbmm_column_(at::Tensor& acc, const at::Tensor& a, const at::Tensor& b) {
+  if (b.size(2) != 1) {
+    acc.baddbmm_(a, b);
+    return;
+  }
+  acc.transpose(1, 2).baddbmm_(b.transpose(1, 2), a.transpose(1, 2));
+}
+
 // dst = a @ b for (batch, n, k) @ (batch, k, m), where the device wants it (WidenDevice). Returns
 // the product's tensor (dst itself, or the contiguous temporary) so the corner can reuse it.
 at::Tensor product_into(at::Tensor dst, const at::Tensor& a, const at::Tensor& b, const WidenDevice& device) {
@@ -73,7 +91,7 @@ at::Tensor product_into(at::Tensor dst, const at::Tensor& a, const at::Tensor& b
     at::bmm_out(dst, a, b);
     return dst;
   }
-  auto product = at::bmm(a, b);
+  auto product = bmm_column(a, b);
   device.copy(product, dst);
   return product;
 }
@@ -135,7 +153,7 @@ at::Tensor widen_adjoint_impl(const at::Tensor& grad, const std::optional<at::Te
     const auto fo_t = batched_out_factor(*f_out, d).transpose(1, 2);
     const auto g21 = wide_part(g4, d.Oc, d.dO, 0, d.I);
     if (d.dI == 0) {
-      acc.baddbmm_(fo_t, g21);
+      baddbmm_column_(acc, fo_t, g21);
     } else {
       // F_out^T (G21 + G22 F_in) costs dO*dI*I + Oc*dO*I;
       // F_out^T G21 + (F_out^T G22) F_in costs Oc*dO*I + Oc*dO*dI + Oc*dI*I.
