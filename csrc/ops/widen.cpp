@@ -1,7 +1,7 @@
 // widen and widen_adjoint, device-independent: their argument checks (the twins of widen and
 // widen_adjoint in lets_core/ops/widen.py) and the widening itself, written once for every
 // device: ATen's matmul family (BLAS on CPU, cuBLAS on CUDA) fills views of one output buffer,
-// and the device supplies only its block copy and where its GEMMs write (a WidenDevice:
+// and the device supplies only its block copy (a WidenDevice:
 // cpu/widen_kernel.cpp, cuda/widen_kernel.cu). Chunks (q|k|v) and blocks are merged into one batch dimension so every
 // product is a single batched matmul.
 #include "widen.h"
@@ -57,25 +57,26 @@ at::Tensor wide_part(const at::Tensor& wide4, int64_t r0, int64_t nr, int64_t c0
   return part.view({part.size(0) * part.size(1), nr, nc});
 }
 
-// x F_in^T for x (B*C, n, I) contiguous. A shared factor makes it one large GEMM over all blocks,
-// which BLAS runs far more efficiently than a batch of small ones.
-at::Tensor right_product(const at::Tensor& x, const at::Tensor& f_in, const WidenDims& d) {
-  if (f_in.size(0) == 1) {
-    return at::mm(x.reshape({x.size(0) * x.size(1), d.I}), f_in[0].t()).view({x.size(0), x.size(1), d.dI});
-  }
-  return at::bmm(x, batched_in_factor(f_in, d).transpose(1, 2));
-}
+// Every product below is written by the GEMM straight into its view of the output buffer: BLAS
+// and cuBLAS take the view's leading dimension, so there is no temporary and no copy. (On CPU, a
+// product into a temporary and a copy measured slower than the view at 2 threads, and cost a
+// temporary the size of each product.)
 
-// a @ b for (batch, n, k) @ (batch, k, m). A single column (m == 1: a LayerNorm vector or a bias
-// widened by F_out) is computed as (b^T a^T)^T, a row vector times a matrix: MKL runs that form
+// dst = a @ b for (batch, n, k) @ (batch, k, m). A single column (m == 1: a LayerNorm vector or a
+// bias widened by F_out) is computed as (b^T a^T)^T, a row vector times a matrix: MKL runs that form
 // 3-10x faster than the matrix times a column (measured, 2 threads: F (8, 1536, 1536) times a vector
-// 10.7 -> 3.5 ms, F^T times a vector 25.7 -> 2.6 ms). The result is the same (batch, n, 1) layout.
-at::Tensor bmm_column(const at::Tensor& a, const at::Tensor& b) {
-  if (b.size(2) != 1) return at::bmm(a, b);
-  return at::bmm(b.transpose(1, 2), a.transpose(1, 2)).transpose(1, 2);
+// 10.7 -> 3.5 ms, F^T times a vector 25.7 -> 2.6 ms). dst's transpose is a view of the same memory.
+void product_into(const at::Tensor& dst, const at::Tensor& a, const at::Tensor& b) {
+  if (b.size(2) == 1) {
+    auto dst_t = dst.transpose(1, 2);
+    at::bmm_out(dst_t, b.transpose(1, 2), a.transpose(1, 2));
+    return;
+  }
+  auto out = dst;  // bmm_out takes a non-const reference; this is the same view
+  at::bmm_out(out, a, b);
 }
 
-// acc += a @ b, with a single column done as bmm_column does it (acc's transpose is a view).
+// acc += a @ b, with a single column done as product_into does it.
 void baddbmm_column_(at::Tensor& acc, const at::Tensor& a, const at::Tensor& b) {
   if (b.size(2) != 1) {
     acc.baddbmm_(a, b);
@@ -84,27 +85,17 @@ void baddbmm_column_(at::Tensor& acc, const at::Tensor& a, const at::Tensor& b) 
   acc.transpose(1, 2).baddbmm_(b.transpose(1, 2), a.transpose(1, 2));
 }
 
-// dst = a @ b for (batch, n, k) @ (batch, k, m), where the device wants it (WidenDevice). Returns
-// the product's tensor (dst itself, or the contiguous temporary) so the corner can reuse it.
-at::Tensor product_into(at::Tensor dst, const at::Tensor& a, const at::Tensor& b, const WidenDevice& device) {
-  if (device.gemm_into_views) {  // a view of the right size: bmm_out neither resizes nor copies it
-    at::bmm_out(dst, a, b);
-    return dst;
+// dst = x F_in^T for x (B*C, n, I) and dst (B*C, n, dI). A shared F_in whose destination rows are
+// evenly spaced across blocks (dst is then one (B*C*n, dI) matrix with a leading dimension) is one
+// large GEMM over all blocks' rows, which BLAS runs far more efficiently than a batch of small ones.
+void right_product_into(const at::Tensor& dst, const at::Tensor& x, const at::Tensor& f_in, const WidenDims& d) {
+  const int64_t n = dst.size(1);
+  if (f_in.size(0) == 1 && dst.stride(0) == n * dst.stride(1)) {
+    auto rows = dst.as_strided({dst.size(0) * n, d.dI}, {dst.stride(1), 1});
+    at::mm_out(rows, x.reshape({x.size(0) * n, d.I}), f_in[0].t());
+    return;
   }
-  auto product = bmm_column(a, b);
-  device.copy(product, dst);
-  return product;
-}
-
-// x F_in^T into dst, x (B*C, n, I).
-at::Tensor right_product_into(const at::Tensor& dst, const at::Tensor& x, const at::Tensor& f_in, const WidenDims& d,
-                              const WidenDevice& device) {
-  if (device.gemm_into_views || f_in.size(0) != 1) {
-    return product_into(dst, x, batched_in_factor(f_in, d).transpose(1, 2), device);
-  }
-  auto product = right_product(x.contiguous(), f_in, d);  // one large GEMM, then the copy
-  device.copy(product, dst);
-  return product;
+  product_into(dst, x, batched_in_factor(f_in, d).transpose(1, 2));  // e.g. the corner, below other rows
 }
 
 }  // namespace
@@ -118,17 +109,18 @@ at::Tensor widen_impl(const at::Tensor& weight, const std::optional<at::Tensor>&
   const auto wide4 = out.view({d.B, d.C, d.Oc + d.dO, d.I + d.dI});
 
   device.copy(w, wide_part(wide4, 0, d.Oc, 0, d.I));
-  at::Tensor right, below;  // W F_in^T and F_out W, wherever product_into left them
-  if (d.dI > 0) right = right_product_into(wide_part(wide4, 0, d.Oc, d.I, d.dI), w, *f_in, d, device);
-  if (d.dO > 0) below = product_into(wide_part(wide4, d.Oc, d.dO, 0, d.I), batched_out_factor(*f_out, d), w, device);
+  const auto right = wide_part(wide4, 0, d.Oc, d.I, d.dI);  // W F_in^T
+  const auto below = wide_part(wide4, d.Oc, d.dO, 0, d.I);  // F_out W
+  if (d.dI > 0) right_product_into(right, w, *f_in, d);
+  if (d.dO > 0) product_into(below, batched_out_factor(*f_out, d), w);
   if (d.dO > 0 && d.dI > 0) {
     // F_out W F_in^T from whichever one-sided product is already there and cheaper to extend:
     // (F_out W) F_in^T costs dO*I*dI, F_out (W F_in^T) costs dO*Oc*dI.
     const auto corner = wide_part(wide4, d.Oc, d.dO, d.I, d.dI);
     if (d.I <= d.Oc) {
-      right_product_into(corner, below, *f_in, d, device);
+      right_product_into(corner, below, *f_in, d);
     } else {
-      product_into(corner, batched_out_factor(*f_out, d), right, device);
+      product_into(corner, batched_out_factor(*f_out, d), right);
     }
   }
   return out;

@@ -25,14 +25,10 @@ WidenDims check_widen_adjoint(const at::Tensor& grad, const std::optional<at::Te
 // widening writes its identity blocks with this, so each device supplies its own.
 using BlockCopy = void (*)(const at::Tensor& src, const at::Tensor& dst);
 
-// What a device supplies to the widening.
+// What a device supplies to the widening: its block copy. (The products are ATen's matmul family
+// on every device, written into views of the output; see widen.cpp.)
 struct WidenDevice {
   BlockCopy copy;  // writes the identity blocks
-  // true: every product is written by the GEMM straight into its view of the output (cuBLAS takes
-  // the output's leading dimension at full speed, so no temporary and no copy). false: products go
-  // to a contiguous temporary that is then copied in, because ATen's CPU batched GEMM runs up to 2x
-  // slower when it writes into a strided view, and one copy per product is cheaper.
-  bool gemm_into_views;
 };
 
 // E(F_out) W E(F_in)^T into one output buffer: the identity block is a copy, the one-sided

@@ -33,7 +33,7 @@ void copy_block_cpu(const at::Tensor& src_in, const at::Tensor& dst) {
 
 }  // namespace
 
-const WidenDevice kCpuWiden{copy_block_cpu, /*gemm_into_views=*/false};
+const WidenDevice kCpuWiden{copy_block_cpu};
 
 namespace {
 

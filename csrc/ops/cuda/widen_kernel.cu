@@ -15,7 +15,7 @@ void copy_block_cuda(const at::Tensor& src, const at::Tensor& dst) { dst.copy_(s
 
 }  // namespace
 
-const WidenDevice kCudaWiden{copy_block_cuda, /*gemm_into_views=*/true};
+const WidenDevice kCudaWiden{copy_block_cuda};
 
 namespace {
 
