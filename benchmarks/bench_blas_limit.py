@@ -36,8 +36,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import lets_core
-from lets_core import cpu_memory
-from bench_common import records_json
+from bench_common import add_cpu_memory_flag, apply_cpu_memory, records_json
 from bench_ops import environment, fallback_ops, generation_step, median_ms
 
 aten = torch.ops.aten
@@ -101,15 +100,12 @@ def main() -> None:
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of (step, every GEMM); the fraction reported is the median round's")
-    parser.add_argument("--cpu-memory", default="default", choices=["default", "reuse"],
-                        help="reuse: glibc keeps freed blocks (lets_core.cpu_memory, what the lets training "
-                             "commands do); default: glibc's own settings")
+    add_cpu_memory_flag(parser)
     parser.add_argument("--json", type=Path, help="write the record (and every product's timing) here")
     args = parser.parse_args()
     if args.rounds < 1:
         raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
-    if args.cpu_memory == "reuse" and not cpu_memory.reuse_freed_memory():
-        raise SystemExit("--cpu-memory reuse: the C library did not take the settings (see the warning)")
+    apply_cpu_memory(args.cpu_memory)
     if not lets_core.extension_info()["extension_loaded"]:
         raise SystemExit("lets_core._C is not in use; build it first (see benchmarks/README.md)")
     dtype = getattr(torch, args.dtype)

@@ -58,6 +58,20 @@ def interleaved_rounds(script: str, args: list[str], variants: list[str], rounds
     return records
 
 
+def add_cpu_memory_flag(parser) -> None:
+    """--cpu-memory: whether the timed process keeps freed blocks (lets_core.cpu_memory)."""
+    parser.add_argument("--cpu-memory", default="default", choices=["default", "reuse"],
+                        help="reuse: glibc keeps freed blocks for reuse (lets_core.cpu_memory, what the lets "
+                             "training commands do); default: glibc's own settings")
+
+
+def apply_cpu_memory(mode: str) -> None:
+    """Set up this process as --cpu-memory says; a setting glibc refuses ends the benchmark."""
+    from lets_core import cpu_memory
+    if mode == "reuse" and not cpu_memory.reuse_freed_memory():
+        raise SystemExit("--cpu-memory reuse: the C library did not take the settings (see the warning)")
+
+
 def emit_result(record: dict) -> None:
     print(RESULT_PREFIX + json.dumps(record))
 

@@ -29,8 +29,8 @@ import itertools
 import resource
 from pathlib import Path
 
-from bench_common import (append_json, checked_variants, device_name, emit_result, interleaved_rounds,
-                          saved_for_backward_mb, train_state_mb)
+from bench_common import (add_cpu_memory_flag, append_json, apply_cpu_memory, checked_variants, device_name,
+                          emit_result, interleaved_rounds, saved_for_backward_mb, train_state_mb)
 from bench_train_step import make_config
 
 VARIANTS = ("paper", "elastic-k1", "elastic-k2", "bound-k1", "bound-k2")
@@ -47,6 +47,7 @@ def worker(args: argparse.Namespace) -> dict:
     from lets_core.des import scratch_des
     from lets_core.train.losses import kd_loss
 
+    apply_cpu_memory(args.cpu_memory)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -110,7 +111,7 @@ def worker(args: argparse.Namespace) -> dict:
         "median_ms": measurement.median * 1e3, "iqr_ms": measurement.iqr * 1e3, "runs": len(measurement.times),
         "peak_mem_mb": peak_mb, "train_state_mb": state_mb, "saved_for_backward_mb": saved_mb,
         "step_memory_mb": state_mb + saved_mb, "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "extension_loaded": extension_info()["extension_loaded"],
+        "cpu_memory": args.cpu_memory, "extension_loaded": extension_info()["extension_loaded"],
     }
 
 
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {VARIANTS}")
     parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed steps per variant and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each variant reports its median round")
+    add_cpu_memory_flag(parser)
     parser.add_argument("--json", type=Path, help="append one record per variant to this JSON file")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant in this process
     args = parser.parse_args()
@@ -133,7 +135,7 @@ def main() -> None:
 
     variants = checked_variants(args.variants, VARIANTS, args.rounds)
     base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time),
-            "--threads", str(args.threads)]
+            "--threads", str(args.threads), "--cpu-memory", args.cpu_memory]
     records = interleaved_rounds(__file__, base, variants, args.rounds)
     print_table(records)
     append_json(args.json, records)
@@ -145,7 +147,8 @@ def print_table(records: list[dict]) -> None:
     paper = next((r for r in records if r["variant"] == "paper"), None)
     r0 = records[0]
     print(f"stage-1 step, config {r0['config']}, batch {r0['batch']}, {r0['dtype']}, {r0['device']}, "
-          f"torch {r0['torch']}, {r0['threads']} threads, extension {'loaded' if r0['extension_loaded'] else 'off'}")
+          f"torch {r0['torch']}, {r0['threads']} threads, {r0.get('cpu_memory', 'default')} CPU memory, "
+          f"extension {'loaded' if r0['extension_loaded'] else 'off'}")
     mem = "step_memory_mb" if r0["device"].startswith("cpu") else "peak_mem_mb"
     print(f"memory column: {mem} ({'allocator peak' if mem == 'peak_mem_mb' else 'train state + saved for backward'})")
     print(f"{'variant':<12}{'median ms':>11}{'x paper':>9}{'memory MB':>11}{'x paper':>9}{'saved MB':>10}"

@@ -20,8 +20,8 @@ import resource
 import sys
 from pathlib import Path
 
-from bench_common import (append_json, checked_variants, device_name, emit_result, interleaved_rounds,
-                          saved_for_backward_mb, train_state_mb)
+from bench_common import (add_cpu_memory_flag, append_json, apply_cpu_memory, checked_variants, device_name,
+                          emit_result, interleaved_rounds, saved_for_backward_mb, train_state_mb)
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("plain", "lets", "lets-fallback", "released")
@@ -52,6 +52,7 @@ def worker(args: argparse.Namespace) -> dict:
     import lets_core
     from lets_core.vit import build_vit
 
+    apply_cpu_memory(args.cpu_memory)
     torch.manual_seed(0)
     device = torch.device(args.device)
     cfg = make_config(args.config)
@@ -111,7 +112,7 @@ def worker(args: argparse.Namespace) -> dict:
         # Parameters + gradients + optimizer state, and what autograd keeps between forward and
         # backward (activations and generated weights): the step's memory floor on any device.
         "train_state_mb": state_mb, "saved_for_backward_mb": saved_mb, "step_memory_mb": state_mb + saved_mb,
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "cpu_memory": args.cpu_memory,
         "extension_loaded": info["extension_loaded"],
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {VARIANTS}")
     parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed steps per variant")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each variant reports its median round")
+    add_cpu_memory_flag(parser)
     parser.add_argument("--json", type=Path, help="append one record per variant to this JSON file")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant in this process
     args = parser.parse_args()
@@ -133,7 +135,8 @@ def main() -> None:
         return
 
     variants = checked_variants(args.variants, VARIANTS, args.rounds)
-    base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time)]
+    base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time),
+            "--cpu-memory", args.cpu_memory]
     records = interleaved_rounds(__file__, base, variants, args.rounds,
                                  fallback=lambda variant: variant == "lets-fallback")
     print_table(records)
@@ -146,7 +149,7 @@ def print_table(records: list[dict]) -> None:
     plain = next((r for r in records if r["variant"] == "plain"), None)
     r0 = records[0]
     print(f"train step, config {r0['config']}, batch {r0['batch']}, {r0['dtype']}, {r0['device']}, "
-          f"torch {r0['torch']}, {r0['threads']} threads")
+          f"torch {r0['torch']}, {r0['threads']} threads, {r0.get('cpu_memory', 'default')} CPU memory")
     mem = "step_memory_mb" if r0["device"].startswith("cpu") else "peak_mem_mb"
     print(f"memory column: {mem} ({'allocator peak' if mem == 'peak_mem_mb' else 'train state + saved for backward'})")
     print(f"{'variant':<14}{'median ms':>11}{'x plain':>9}{'memory MB':>11}{'x plain':>9}{'saved MB':>10}{'process peak MB':>17}")

@@ -46,14 +46,43 @@ def test_bench_ops_quick_writes_every_op_and_generation_way(tmp_path):
     assert len(timed) == len(records) - 1
 
 
+def test_median_ms_times_on_the_threads_it_records(monkeypatch):
+    """torch.utils.benchmark.Timer runs on 1 thread unless told; the ops benchmarks record
+    torch.get_num_threads(), so they must time on that many."""
+    import torch
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_ops
+    seen = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        bench_ops.median_ms(lambda: seen.append(torch.get_num_threads()), "cpu", 0.01)
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {2}
+
+
+@pytest.mark.skipif(not extension_loaded(), reason="bench_blas_limit.py times the compiled step")
+def test_bench_blas_limit_tiny_reports_the_median_round(tmp_path):
+    out = tmp_path / "blas.json"
+    done = run("bench_blas_limit.py", "--config", "tiny", "--min-run-time", "0.05", "--rounds", "2",
+               "--cpu-memory", "reuse", "--json", str(out), tmp_path=tmp_path)
+    (record,) = json.loads(out.read_text())
+    assert record["products"] > 0 and record["matmul_gflop"] > 0 and record["cpu_memory"] == "reuse"
+    assert record["rounds"] == 2 and len(record["round_fractions"]) == 2
+    assert record["fraction_of_gemm_limit"] in record["round_fractions"]
+    assert all(r["gemm_ms"] > 0 for r in record["per_shape"] if not r["thin"])
+    assert "% of the GEMM limit" in done.stdout
+
+
 def test_bench_train_step_tiny_reports_every_variant(tmp_path):
     out = tmp_path / "train.json"
     done = run("bench_train_step.py", "--config", "tiny", "--batch", "4", "--min-time", "0.05", "--rounds", "1",
-               "--variants", "plain,lets,released", "--json", str(out), tmp_path=tmp_path)
+               "--variants", "plain,lets,released", "--cpu-memory", "reuse", "--json", str(out), tmp_path=tmp_path)
     records = {r["variant"]: r for r in json.loads(out.read_text())}
     assert set(records) == {"plain", "lets", "released"}
     for r in records.values():
-        assert r["median_ms"] > 0 and r["step_memory_mb"] > 0 and r["rounds"] == 1
+        assert r["median_ms"] > 0 and r["step_memory_mb"] > 0 and r["rounds"] == 1 and r["cpu_memory"] == "reuse"
     # The Aux-Net trains fewer parameters than the plain ViT it generates (learngene + F + G).
     assert records["lets"]["trainable_params"] < records["plain"]["trainable_params"]
     assert "released-code / lets step time" in done.stdout
