@@ -60,14 +60,19 @@ def worker(args: argparse.Namespace) -> dict:
     if args.variant != "paper":
         k = int(args.variant.rsplit("-k", 1)[1])
         elastic = ElasticObjective(ElasticConfig(num_random=k), cfg, TrainConfig(alpha=1.0, tau=1.0))
+        sampler = elastic.sampler
+        every_size = [(h, d) for h in range(sampler.min_heads, sampler.max_heads + 1)
+                      for d in range(sampler.min_depth, sampler.max_depth + 1)]
+        # Every size the sampler can draw is built before timing, on both sides, so no construction
+        # is timed: the bound's plain ViTs, and the Aux-Net's Des-Net skeletons (built on a size's
+        # first use; a few warm-up steps meet only some of the sizes).
         if args.variant.startswith("elastic"):
             objective = elastic
+            with torch.no_grad():
+                model(torch.zeros(1, lg.in_chans, lg.img_size, lg.img_size, device=device), des_sizes=every_size,
+                      strategy=elastic.config.strategy)
         else:
-            sampler = elastic.sampler
-            # Every size the sampler can draw, built before timing so no construction is timed.
-            plain_nets = {(h, d): scratch_des(cfg, h, d).to(device).train()
-                          for h in range(sampler.min_heads, sampler.max_heads + 1)
-                          for d in range(sampler.min_depth, sampler.max_depth + 1)}
+            plain_nets = {size: scratch_des(cfg, *size).to(device).train() for size in every_size}
 
             def objective(model, x, y, teacher_logits, epoch, step):
                 loss, logits = paper(model, x, y, teacher_logits, epoch, step)
