@@ -119,7 +119,7 @@ def main() -> None:
     thin_flops = sum(product_flops(*shape) * products[shape] for shape in thin)
     thin_count = sum(products[shape] for shape in thin)
     # The step and its GEMMs take turns, so a slow spell of a shared machine moves both: the
-    # fraction of each round is a ratio of two times measured minutes apart, not hours.
+    # fraction of each round is a ratio of two times measured back to back.
     step = generation_step(aux, "compiled")
     rounds = []
     for _ in range(args.rounds):

@@ -60,9 +60,10 @@ def interleaved_rounds(script: str, args: list[str], variants: list[str], rounds
 
 def add_cpu_memory_flag(parser) -> None:
     """--cpu-memory: whether the timed process keeps freed blocks (lets_core.cpu_memory)."""
-    parser.add_argument("--cpu-memory", default="default", choices=["default", "reuse"],
+    from lets_core.cpu_memory import MODES
+    parser.add_argument("--cpu-memory", default="release", choices=MODES,
                         help="reuse: glibc keeps freed blocks for reuse (lets_core.cpu_memory, what the lets "
-                             "training commands do); default: glibc's own settings")
+                             "training commands do); release: glibc's own settings, freed blocks go back")
 
 
 def apply_cpu_memory(mode: str) -> None:

@@ -152,7 +152,7 @@ def print_table(records: list[dict]) -> None:
     paper = next((r for r in records if r["variant"] == "paper"), None)
     r0 = records[0]
     print(f"stage-1 step, config {r0['config']}, batch {r0['batch']}, {r0['dtype']}, {r0['device']}, "
-          f"torch {r0['torch']}, {r0['threads']} threads, {r0.get('cpu_memory', 'default')} CPU memory, "
+          f"torch {r0['torch']}, {r0['threads']} threads, {r0.get('cpu_memory', 'release')} CPU memory, "
           f"extension {'loaded' if r0['extension_loaded'] else 'off'}")
     mem = "step_memory_mb" if r0["device"].startswith("cpu") else "peak_mem_mb"
     print(f"memory column: {mem} ({'allocator peak' if mem == 'peak_mem_mb' else 'train state + saved for backward'})")

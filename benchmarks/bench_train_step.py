@@ -149,7 +149,7 @@ def print_table(records: list[dict]) -> None:
     plain = next((r for r in records if r["variant"] == "plain"), None)
     r0 = records[0]
     print(f"train step, config {r0['config']}, batch {r0['batch']}, {r0['dtype']}, {r0['device']}, "
-          f"torch {r0['torch']}, {r0['threads']} threads, {r0.get('cpu_memory', 'default')} CPU memory")
+          f"torch {r0['torch']}, {r0['threads']} threads, {r0.get('cpu_memory', 'release')} CPU memory")
     mem = "step_memory_mb" if r0["device"].startswith("cpu") else "peak_mem_mb"
     print(f"memory column: {mem} ({'allocator peak' if mem == 'peak_mem_mb' else 'train state + saved for backward'})")
     print(f"{'variant':<14}{'median ms':>11}{'x plain':>9}{'memory MB':>11}{'x plain':>9}{'saved MB':>10}{'process peak MB':>17}")

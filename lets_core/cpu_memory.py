@@ -23,10 +23,12 @@ import ctypes.util
 import os
 import warnings
 
-__all__ = ["ENV", "reuse_freed_memory", "reuse_unless_disabled"]
+__all__ = ["ENV", "MODES", "reuse_freed_memory", "reuse_unless_disabled"]
 
 # Set to "release" to keep glibc's defaults in the ``lets`` training commands.
 ENV = "LETS_CORE_CPU_MEMORY"
+# The two ways a process can treat freed memory: keep it for reuse, or release it (glibc's default).
+MODES = ("reuse", "release")
 
 # mallopt's parameters (glibc malloc.h) and the largest value its int argument takes.
 _M_TRIM_THRESHOLD = -1
@@ -64,7 +66,7 @@ def reuse_unless_disabled() -> bool:
     """What the training commands do: :func:`reuse_freed_memory` unless ``$LETS_CORE_CPU_MEMORY``
     is ``release``. Any other value than ``release`` or ``reuse`` is refused, naming both."""
     value = os.environ.get(ENV, "reuse")
-    if value not in ("reuse", "release"):
+    if value not in MODES:
         raise ValueError(f"{ENV}={value!r} is not valid; allowed: 'reuse' (the default) or 'release'")
     return value == "reuse" and reuse_freed_memory()
 

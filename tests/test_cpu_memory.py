@@ -42,7 +42,7 @@ def _faults(mode: str, cwd) -> int:
 
 @needs_glibc
 def test_reuse_freed_memory_stops_page_faults_on_reallocation(tmp_path):
-    default, reuse = _faults("default", tmp_path), _faults("reuse", tmp_path)
+    default, reuse = _faults("release", tmp_path), _faults("reuse", tmp_path)
     # 3 x 256 MiB of fresh 4 KiB pages is ~196,000 faults with glibc's defaults (fewer if the
     # kernel backs them with huge pages); reused memory faults on no page at all.
     assert default > 1000, default
