@@ -10,7 +10,9 @@ model picks, ``lets_core/ops/widen_mix_order.py``). Then the whole generation st
 four ways: compiled, fallback, "fallback-naive" (the reference with every widening done block by
 block before the mix, i.e. without widen_mix's cost model), and "released-code" (every Aux layer
 widens its group's blocks again with concatenations, then mixes, as the authors' code does).
-On CUDA it also times a plain matmul of the largest product's shape, for a throughput ratio.
+On CUDA it also times a plain matmul of the largest product's shape, for a throughput ratio, and
+the compiled and fallback generation replayed as CUDA graphs ("compiled-graph", "fallback-graph":
+the step without the host's op launches, ``graphed_generation.py``).
 
 Every number is the median of ``torch.utils.benchmark.Timer.blocked_autorange`` after a warm-up,
 with CUDA synchronized; inputs are random (never zeros). The generation-step ways take turns over
@@ -38,6 +40,7 @@ from lets_core.ops.group_mix import group_mix_reference
 from lets_core.ops.select_by_norm import select_by_norm_reference
 from lets_core.ops.widen import widen_adjoint_reference, widen_reference
 from lets_core.ops.widen_mix import widen_mix_reference
+from graphed_generation import check_graphed_matches, graphed_generation
 from released_code import check_same, generation_matmul_flops, released_code_state
 
 OPS = torch.ops.lets_core
@@ -128,12 +131,31 @@ def fallback_ops(naive: bool = False):
         _registry.lets_core = saved
 
 
-def generation_step(aux: lets_core.AuxNet, way: str) -> Callable[[], None]:
-    """Generate every Aux block weight and backpropagate fixed cotangents into learngene, F and G."""
-    make = released_code_state if way == "released-code" else (lambda a: a.generate())
+GRAPH_TOLERANCE = 1e-4  # relative; the graphed generation must match the eager one before it is timed
 
+
+def generation_step(aux: lets_core.AuxNet, way: str) -> Callable[[], None]:
+    """Generate every Aux block weight and backpropagate fixed cotangents into learngene, F and G.
+
+    Ways ``compiled-graph`` and ``fallback-graph`` (CUDA only) replay the compiled or the
+    reference generation as CUDA graphs (``graphed_generation.py``), after checking that the
+    graphs compute what the eager generation computes."""
     def ops_for_way():
         return fallback_ops(naive=way == "fallback-naive") if way.startswith("fallback") else contextlib.nullcontext()
+
+    if way == "released-code":
+        make = released_code_state
+    elif way.endswith("-graph"):
+        with ops_for_way():  # captured once; a replay runs the captured kernels whatever the ops are
+            graphed = graphed_generation(aux)
+        worst = check_graphed_matches(aux, graphed)
+        if worst > GRAPH_TOLERANCE:
+            raise AssertionError(f"{way}: the graphed generation differs from the eager one by {worst:.1e} "
+                                 f"(relative; tolerance {GRAPH_TOLERANCE:.0e})")
+        print(f"{way}: graphed generation matches the eager one (largest relative difference {worst:.1e})")
+        make = lambda a: graphed()  # noqa: E731
+    else:
+        make = lambda a: a.generate()  # noqa: E731
 
     with ops_for_way():
         keys = sorted(k for k in make(aux) if k.startswith("blocks."))
@@ -155,10 +177,17 @@ def interleaved_medians(aux: lets_core.AuxNet, ways: tuple[str, ...], device: st
     """Per way: the median over ``rounds`` of its median time, with (min, max) over the rounds.
     The ways take turns in every round, so a slow spell of a shared machine hits them alike and
     the ratios stay meaningful even when the absolute times drift."""
-    steps = {way: generation_step(aux, way) for way in ways}
-    times: dict[str, list[float]] = {way: [] for way in ways}
+    steps = {}
+    for way in ways:
+        try:
+            steps[way] = generation_step(aux, way)
+        except Exception as exc:  # noqa: BLE001 - a graph that fails to capture or to match is reported, not timed
+            if not way.endswith("-graph"):
+                raise
+            print(f"{way}: NOT TIMED, the CUDA graph failed: {type(exc).__name__}: {exc}", flush=True)
+    times: dict[str, list[float]] = {way: [] for way in steps}
     for _ in range(rounds):
-        for way in ways:
+        for way in steps:
             times[way].append(median_ms(steps[way], device, min_run_time))
     return {way: (sorted(t)[len(t) // 2], (min(t), max(t))) for way, t in times.items()}
 
@@ -234,6 +263,8 @@ def main() -> None:
                             "ratio": round(flops["released"] / flops["lets"], 3), "max_weight_difference": diff,
                             **environment(device)})
             ways = ("compiled", "fallback", "fallback-naive", "released-code")
+            if device == "cuda":
+                ways += ("compiled-graph", "fallback-graph")
             for way, (ms, spread) in interleaved_medians(aux, ways, device, args.min_run_time, args.rounds).items():
                 record("generation step", f"{preset}: all blocks and module types", device, way, "fwd+bwd", ms,
                        rounds=args.rounds, min_ms=round(spread[0], 4), max_ms=round(spread[1], 4))

@@ -5,7 +5,9 @@ Variants, each measured in its own process so peak memory is its own:
 - ``lets-fallback``: the same with LETS_CORE_DISABLE_EXTENSION=1 (pure-PyTorch ops);
 - ``released``: the Aux-Net generated the released-code way (per Aux layer, concatenations);
 - ``plain``: a timm VisionTransformer of exactly the Aux-Net's shape with ordinary parameters,
-  the lower bound (no generation at all).
+  the lower bound (no generation at all);
+- ``lets-graph`` (CUDA only): ``lets`` with the generation's forward and backward replayed as CUDA
+  graphs (``graphed_generation.py``), checked against the eager generation before timing.
 
     python benchmarks/bench_train_step.py --config mid --json benchmarks/results/train_step_cpu.json
     python benchmarks/bench_train_step.py --config paper --device cuda --batch 128   # GPU, bf16 autocast
@@ -24,7 +26,9 @@ from bench_common import (add_cpu_memory_flag, append_json, apply_cpu_memory, ch
                           emit_result, interleaved_rounds, saved_for_backward_mb, train_state_mb)
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = ("plain", "lets", "lets-fallback", "released")
+VARIANTS = ("plain", "lets", "lets-fallback", "released", "lets-graph")
+DEFAULT_VARIANTS = ("plain", "lets", "lets-fallback", "released")
+GRAPH_TOLERANCE = 1e-2  # relative, bf16 autocast: the graphed and the eager generation run the same kernels
 
 
 def make_config(name: str):
@@ -59,6 +63,19 @@ def worker(args: argparse.Namespace) -> dict:
     lg = cfg.learngene
     if args.variant == "plain":
         model = build_vit(lg, cfg.aux_embed_dim, cfg.aux_depth)
+    elif args.variant == "lets-graph":
+        sys.path.insert(0, str(HERE))
+        from graphed_generation import GraphedAuxNet, check_graphed_matches, graphed_generation
+        aux = lets_core.AuxNet(cfg).to(device).train()
+        # Captured under the step's autocast; torch's graph capture requires its cast cache off.
+        with torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False):
+            generate = graphed_generation(aux)
+            worst = check_graphed_matches(aux, generate)
+        if worst > GRAPH_TOLERANCE:
+            raise SystemExit(f"lets-graph: the graphed generation differs from the eager one by {worst:.1e}")
+        print(f"lets-graph: graphed generation matches the eager one (largest relative difference {worst:.1e})",
+              file=sys.stderr)
+        model = GraphedAuxNet(aux, generate)
     else:
         aux = lets_core.AuxNet(cfg)
         if args.variant == "released":
@@ -123,7 +140,7 @@ def main() -> None:
     parser.add_argument("--config", default="mid", help="tiny, mid or paper")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {VARIANTS}")
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"comma list of {VARIANTS}")
     parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed steps per variant")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each variant reports its median round")
     add_cpu_memory_flag(parser)
@@ -135,6 +152,8 @@ def main() -> None:
         return
 
     variants = checked_variants(args.variants, VARIANTS, args.rounds)
+    if "lets-graph" in variants and not args.device.startswith("cuda"):
+        raise SystemExit(f"variant lets-graph replays CUDA graphs and needs --device cuda, got --device {args.device}")
     base = ["--config", args.config, "--device", args.device, "--batch", str(args.batch), "--min-time", str(args.min_time),
             "--cpu-memory", args.cpu_memory]
     records = interleaved_rounds(__file__, base, variants, args.rounds,

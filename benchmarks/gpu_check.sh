@@ -8,12 +8,14 @@
 #    which the import fails unless every op's compiled CUDA kernel is registered (so no CUDA test
 #    can pass on the reference), plus the end-to-end Aux-Net generation, compiled vs fallback, in
 #    float32 and under bf16 autocast;
-# 3. the benchmarks of issue 13 item 4: the ops and the generation step compiled vs fallback, the
-#    generation against cuBLAS at the same shapes, and the training step against a plain timm ViT.
+# 3. the benchmarks of issue 13 item 4: the ops and the generation step compiled vs fallback (and
+#    both replayed as CUDA graphs, the step's device-bound floor), where the generation step's time
+#    goes (host issuing ops vs GPU busy, top kernels), the generation against cuBLAS at the same
+#    shapes, and the training step against a plain timm ViT (with a graphed-generation variant).
 # Every stage gets what is left of a 540 s budget, so the run ends inside the 600 s limit (the
 # 2026-11-27 H100 run took 265 s: build 47 s, tests 43 s to a crash, benchmarks 170 s).
-# Files under $OUT (default ./gpu_out), 7 in all: summary.txt (everything printed), build.log,
-# tests.log, bench_ops.json, blas_limit.json, train_step.json, device.txt.
+# Files under $OUT (default ./gpu_out), 8 in all: summary.txt (everything printed), build.log,
+# tests.log, bench_ops.json, profile.json, blas_limit.json, train_step.json, device.txt.
 # Exits non-zero if the build or the tests fail (the benchmarks still run after failed tests).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,10 +86,12 @@ echo "tests took $((SECONDS - start)) s, status $status"
 echo "== benchmarks (CUDA)"
 timeout "$(limit 100)" "$PY" benchmarks/bench_ops.py --device cuda --min-run-time 0.2 --rounds 3 \
   --json "$OUT/bench_ops.json" || status=1
-timeout "$(limit 60)" "$PY" benchmarks/bench_blas_limit.py --config paper --device cuda --dtype float32 \
+timeout "$(limit 45)" "$PY" benchmarks/profile_step.py --config tiny,paper --device cuda --steps 5 \
+  --json "$OUT/profile.json" || status=1
+timeout "$(limit 50)" "$PY" benchmarks/bench_blas_limit.py --config paper --device cuda --dtype float32 \
   --min-run-time 0.5 --json "$OUT/blas_limit.json" || status=1
-timeout "$(limit 80)" "$PY" benchmarks/bench_train_step.py --config paper --device cuda --batch 128 --min-time 2 \
-  --rounds 1 --json "$OUT/train_step.json" || status=1
+timeout "$(limit 110)" "$PY" benchmarks/bench_train_step.py --config paper --device cuda --batch 128 --min-time 2 \
+  --rounds 1 --variants plain,lets,lets-graph,lets-fallback,released --json "$OUT/train_step.json" || status=1
 echo "gpu_check done in $SECONDS s, status $status"
 return $status
 }

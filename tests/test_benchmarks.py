@@ -88,6 +88,55 @@ def test_bench_train_step_tiny_reports_every_variant(tmp_path):
     assert "released-code / lets step time" in done.stdout
 
 
+def test_bench_train_step_refuses_the_graph_variant_off_cuda(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_train_step.py"), "--config", "tiny",
+                           "--variants", "plain,lets-graph"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "lets-graph replays CUDA graphs and needs --device cuda" in done.stderr
+
+
+def test_profile_step_tiny_reports_host_time_and_top_ops(tmp_path):
+    out = tmp_path / "profile.json"
+    ways = "compiled,fallback" if extension_loaded() else "fallback"
+    done = run("profile_step.py", "--config", "tiny", "--device", "cpu", "--ways", ways, "--steps", "2",
+               "--min-run-time", "0.02", "--json", str(out), tmp_path=tmp_path)
+    records = json.loads(out.read_text())
+    assert [r["way"] for r in records] == ways.split(",")
+    for r in records:
+        assert r["wall_ms"] > 0 and r["host_ms"] > 0 and r["steps"] == 2 and r["config"] == "tiny"
+        assert r["top_host_ops"] and all(op["self_ms_per_step"] >= 0 for op in r["top_host_ops"])
+    assert "host (profiled)" in done.stdout
+
+
+def test_union_us_counts_overlapping_intervals_once(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from profile_step import union_us
+    assert union_us([(5, 6), (0, 2), (1, 3), (1.5, 2.5)]) == 4
+    assert union_us([]) == 0
+
+
+def test_generation_outputs_round_trip_keeps_tied_layers_shared(monkeypatch):
+    """The graphed generation's module returns each distinct tensor once and rebuilds the state
+    dict, tied layers again sharing one tensor; off CUDA the graph itself is refused by name."""
+    import torch
+    import lets_core
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from graphed_generation import GenerationOutputs, graphed_generation
+    torch.manual_seed(0)
+    aux = lets_core.AuxNet(lets_core.presets.tiny())
+    eager = aux.generate()
+    module = GenerationOutputs(aux)
+    outputs = module()
+    assert len(outputs) == len({id(t) for t in eager.values()}) < len(eager)  # the tiny preset ties layers
+    state = module.as_state(outputs)
+    assert list(state) == list(eager)
+    for key in eager:
+        torch.testing.assert_close(state[key], eager[key], rtol=0, atol=0)
+        for other in eager:  # tied in the rebuilt state exactly where tied in the eager one
+            assert (state[key] is state[other]) == (eager[key] is eager[other])
+    with pytest.raises(ValueError, match="needs the Aux-Net on a CUDA device, got cpu"):
+        graphed_generation(aux)
+
+
 def test_bench_elastic_step_tiny_reports_every_variant(tmp_path):
     out = tmp_path / "elastic.json"
     done = run("bench_elastic_step.py", "--config", "tiny", "--batch", "4", "--min-time", "0.05", "--rounds", "1",
