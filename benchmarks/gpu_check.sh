@@ -86,7 +86,7 @@ echo "tests took $((SECONDS - start)) s, status $status"
 echo "== benchmarks (CUDA)"
 timeout "$(limit 100)" "$PY" benchmarks/bench_ops.py --device cuda --min-run-time 0.2 --rounds 3 \
   --json "$OUT/bench_ops.json" || status=1
-timeout "$(limit 45)" "$PY" benchmarks/profile_step.py --config tiny,paper --device cuda --steps 5 \
+timeout "$(limit 45)" "$PY" benchmarks/profile_step.py --config tiny,paper --device cuda --steps 5 --select \
   --json "$OUT/profile.json" || status=1
 timeout "$(limit 50)" "$PY" benchmarks/bench_blas_limit.py --config paper --device cuda --dtype float32 \
   --min-run-time 0.5 --json "$OUT/blas_limit.json" || status=1

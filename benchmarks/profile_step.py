@@ -17,6 +17,9 @@ times under ``torch.profiler``, each step marked with ``record_function``. Repor
   step; the top kernels by GPU time;
 - on CPU (no device), the top ops by their own host time.
 
+``--select`` adds the same profile of one compiled ``select_by_norm`` call on a (16384, 4096)
+matrix (issue 13's target shape), whose GPU time the ranking's sorts and the gather share.
+
 A device busy for much less than the step's span is waiting on the host: the step is bound by
 op launches, not by the GPU's work, and fewer or fused ops (or CUDA graphs, the
 ``compiled-graph`` way of ``bench_ops.py``) are what would speed it up. The profiler adds its own
@@ -65,7 +68,21 @@ def union_us(intervals: list[tuple[float, float]]) -> float:
 
 
 def profile_way(aux: lets_core.AuxNet, way: str, device: str, steps: int, min_run_time: float) -> dict:
-    step = generation_step(aux, way)
+    return {"benchmark": "generation step profile", "way": way,
+            **profile_step(generation_step(aux, way), device, steps, min_run_time)}
+
+
+def profile_select(device: str, steps: int, min_run_time: float) -> dict:
+    """select_by_norm, compiled, on the (16384, 4096) matrix of issue 13's target (k = half)."""
+    g = torch.Generator(device="cpu").manual_seed(1)
+    matrix = torch.randn(16384, 4096, generator=g).to(device)
+    return {"benchmark": "select_by_norm profile", "way": "compiled", "shapes": "(16384,4096) unit 1 k=8192",
+            **profile_step(lambda: torch.ops.lets_core.select_by_norm(matrix, 1, 8192, 2, True), device, steps,
+                           min_run_time)}
+
+
+def profile_step(step, device: str, steps: int, min_run_time: float) -> dict:
+    """wall_ms, host_ms and (CUDA) the device's busy time and top kernels of ``step`` per call."""
     wall = median_ms(step, device, min_run_time)
     for _ in range(2):  # warm-up outside the profile
         step()
@@ -82,7 +99,7 @@ def profile_way(aux: lets_core.AuxNet, way: str, device: str, steps: int, min_ru
     marks = sorted((e for e in events if e.name == STEP_MARK), key=lambda e: e.time_range.start)
     if len(marks) != steps:
         raise RuntimeError(f"expected {steps} profiled steps marked {STEP_MARK!r}, found {len(marks)}")
-    record = {"benchmark": "generation step profile", "way": way, "steps": steps, "wall_ms": round(wall, 4),
+    record = {"steps": steps, "wall_ms": round(wall, 4),
               "host_ms": round(statistics.median(m.time_range.elapsed_us() for m in marks) / 1e3, 4)}
     if device == "cuda":
         gpu = [e for e in events if e.device_type == DeviceType.CUDA]
@@ -102,8 +119,8 @@ def profile_way(aux: lets_core.AuxNet, way: str, device: str, steps: int, min_ru
     return record
 
 
-def print_record(r: dict, preset: str, device: str) -> None:
-    line = f"{device} {preset:5} {r['way']:9} wall {r['wall_ms']:9.3f} ms   host (profiled) {r['host_ms']:9.3f} ms"
+def print_record(r: dict, case: str, device: str) -> None:
+    line = f"{device} {case:14} {r['way']:9} wall {r['wall_ms']:9.3f} ms   host (profiled) {r['host_ms']:9.3f} ms"
     if "device_busy_ms" in r:
         line += (f"   device busy {r['device_busy_ms']:8.3f} ms of {r['profiled_step_ms']:8.3f} "
                  f"({100 * r['device_busy_fraction']:.0f}%), {r['kernels']:.0f} kernels")
@@ -120,6 +137,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--ways", default=",".join(WAYS), help=f"comma list of {WAYS}")
     parser.add_argument("--steps", type=int, default=5, help="profiled steps per way (>= 1)")
     parser.add_argument("--min-run-time", type=float, default=0.5, help="seconds of the unprofiled wall-time measurement")
+    parser.add_argument("--select", action="store_true",
+                        help="also profile select_by_norm (compiled) on a (16384, 4096) matrix")
     parser.add_argument("--json", type=Path, help="write the records to this file")
     args = parser.parse_args(argv)
     presets = args.config.split(",")
@@ -134,7 +153,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"--steps must be >= 1, got {args.steps}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
-    if "compiled" in ways and not lets_core.extension_info()["extension_loaded"]:
+    if ("compiled" in ways or args.select) and not lets_core.extension_info()["extension_loaded"]:
         raise SystemExit(f"way 'compiled' needs lets_core._C ({lets_core.extension_info()['extension_status']})")
     records = []
     for preset in presets:
@@ -146,6 +165,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print_record(record, preset, args.device)
             records.append(record)
         del aux
+    if args.select:
+        record = {**profile_select(args.device, args.steps, args.min_run_time), **environment(args.device)}
+        print_record(record, "select_by_norm", args.device)
+        records.append(record)
     if args.json:
         args.json.write_text(records_json(records))
         print(f"wrote {len(records)} records to {args.json}")

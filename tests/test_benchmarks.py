@@ -96,13 +96,15 @@ def test_bench_train_step_refuses_the_graph_variant_off_cuda(tmp_path):
 
 def test_profile_step_tiny_reports_host_time_and_top_ops(tmp_path):
     out = tmp_path / "profile.json"
-    ways = "compiled,fallback" if extension_loaded() else "fallback"
+    compiled = extension_loaded()
+    ways = "compiled,fallback" if compiled else "fallback"
     done = run("profile_step.py", "--config", "tiny", "--device", "cpu", "--ways", ways, "--steps", "2",
-               "--min-run-time", "0.02", "--json", str(out), tmp_path=tmp_path)
+               "--min-run-time", "0.02", *(["--select"] if compiled else []), "--json", str(out), tmp_path=tmp_path)
     records = json.loads(out.read_text())
-    assert [r["way"] for r in records] == ways.split(",")
+    assert [r["way"] for r in records] == ways.split(",") + (["compiled"] if compiled else [])
+    assert [r["benchmark"] for r in records][-1] == ("select_by_norm profile" if compiled else "generation step profile")
     for r in records:
-        assert r["wall_ms"] > 0 and r["host_ms"] > 0 and r["steps"] == 2 and r["config"] == "tiny"
+        assert r["wall_ms"] > 0 and r["host_ms"] > 0 and r["steps"] == 2
         assert r["top_host_ops"] and all(op["self_ms_per_step"] >= 0 for op in r["top_host_ops"])
     assert "host (profiled)" in done.stdout
 
