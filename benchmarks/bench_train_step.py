@@ -61,6 +61,7 @@ def worker(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     cfg = make_config(args.config)
     lg = cfg.learngene
+    extra: dict = {}
     if args.variant == "plain":
         model = build_vit(lg, cfg.aux_embed_dim, cfg.aux_depth)
     elif args.variant == "lets-graph":
@@ -73,8 +74,7 @@ def worker(args: argparse.Namespace) -> dict:
             worst = check_graphed_matches(aux, generate)
         if worst > GRAPH_TOLERANCE:
             raise SystemExit(f"lets-graph: the graphed generation differs from the eager one by {worst:.1e}")
-        print(f"lets-graph: graphed generation matches the eager one (largest relative difference {worst:.1e})",
-              file=sys.stderr)
+        extra["graph_max_relative_difference"] = worst
         model = GraphedAuxNet(aux, generate)
     else:
         aux = lets_core.AuxNet(cfg)
@@ -131,7 +131,7 @@ def worker(args: argparse.Namespace) -> dict:
         "train_state_mb": state_mb, "saved_for_backward_mb": saved_mb, "step_memory_mb": state_mb + saved_mb,
         "threads": torch.get_num_threads(), "torch": torch.__version__, "cpu_memory": args.cpu_memory,
         "extension_loaded": info["extension_loaded"],
-        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad), **extra,
     }
 
 
