@@ -15,7 +15,7 @@ from timm.models.vision_transformer import VisionTransformer
 from .auxnet import AuxNet
 from .des import build_des, resolve_plan
 from .des_state import gather_des_state
-from .selection import WidthSelection, check_width, select_width
+from .selection import WidthSelection, check_strategy, check_width, select_width, size_pair
 
 
 def emit_des_many(aux: AuxNet, sizes: Iterable[tuple[int, int]], strategy: str = "continuous",
@@ -32,12 +32,14 @@ def emit_des_many(aux: AuxNet, sizes: Iterable[tuple[int, int]], strategy: str =
         >>> [m.embed_dim for m in lets_core.emit_des_many(aux, [(2, 4), (4, 8)])]
         [32, 64]
     """
-    sizes = [(h, l) for h, l in sizes]
+    sizes = [size_pair(entry) for entry in sizes]
+    check_strategy(strategy)
     plans = list(plans) if plans is not None else [None] * len(sizes)
     if len(plans) != len(sizes):
         raise ValueError(f"got {len(plans)} plans for {len(sizes)} sizes; give one plan (or None) per size")
     cfg = aux.cfg
-    requests = [(check_width(cfg, h), resolve_plan(cfg, l if p is None else None, p)) for (h, l), p in zip(sizes, plans)]
+    # The depth is checked against an explicit plan, as emit_des(heads, depth, plan=...) does.
+    requests = [(check_width(cfg, h), resolve_plan(cfg, l, p)) for (h, l), p in zip(sizes, plans)]
     models = []
     with torch.no_grad():
         full = aux.generate()

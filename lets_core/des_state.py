@@ -21,7 +21,7 @@ from torch import Tensor
 from .block_layout import BLOCK_MODULES
 from .config import LetsConfig
 from .depth_plan import auto_depth_plan
-from .selection import WidthSelection, check_width, select_width
+from .selection import WidthSelection, check_width, select_width, size_pair
 from .width_depth import WidthTransform
 
 def gather_des_state(cfg: LetsConfig, full: dict[str, Tensor], sel: WidthSelection,
@@ -83,7 +83,7 @@ def des_states(cfg: LetsConfig, width: WidthTransform, full: dict[str, Tensor],
     """
     selections: dict[int, WidthSelection] = {}
     states = []
-    for heads, depth in sizes:
+    for heads, depth in map(size_pair, sizes):
         new = check_width(cfg, heads)
         plan = auto_depth_plan(cfg, depth)
         if new not in selections:

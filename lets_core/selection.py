@@ -41,6 +41,21 @@ class WidthSelection:
     mlp: list[Tensor]
 
 
+def size_pair(entry: object) -> tuple[object, object]:
+    """One Des size request as its (heads, depth) pair; anything else is refused by name."""
+    try:
+        heads, depth = entry  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise DesSizeError(f"each Des size must be a (heads, depth) pair, got {entry!r}") from None
+    return heads, depth
+
+
+def check_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise DesSizeError(f"unknown selection strategy {strategy!r}; allowed: {list(STRATEGIES)}")
+    return strategy
+
+
 def check_width(cfg: LetsConfig, heads: int) -> int:
     """Validate a head count; returns the number n of new residual neurons."""
     lg = cfg.learngene
@@ -57,8 +72,7 @@ def check_width(cfg: LetsConfig, heads: int) -> int:
 
 def select_width(cfg: LetsConfig, width: WidthTransform, new: int, strategy: str) -> WidthSelection:
     """Pick ``new`` residual neurons (a multiple of head_dim) with ``strategy``."""
-    if strategy not in STRATEGIES:
-        raise DesSizeError(f"unknown selection strategy {strategy!r}; allowed: {list(STRATEGIES)}")
+    check_strategy(strategy)
     lg = cfg.learngene
     head_dim, new_mlp = lg.head_dim, lg.mlp_hidden(new)
     units = [cfg.f_sets_of_unit(u) for u in range(cfg.num_selection_units)]

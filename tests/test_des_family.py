@@ -48,3 +48,13 @@ def test_errors_are_clear():
         emit_des_many(aux, [(2, 2), (3, 3)], plans=[None])
     with pytest.raises(lets_core.DesSizeError, match=r"heads=9"):
         emit_des_many(aux, [(2, 2), (9, 3)])
+    # A depth that disagrees with an explicit plan is refused, as emit_des(heads, depth, plan=...) does
+    # (it used to be dropped: H3-L6 with a 3-layer plan gave an H3-L3 network).
+    with pytest.raises(ValueError, match="depth=6 disagrees with the plan's length 3"):
+        emit_des_many(aux, [(3, 6)], plans=[[0, 1, 2]])
+    with pytest.raises(lets_core.DesSizeError, match=r"\(heads, depth\) pair, got \(3,\)"):
+        emit_des_many(aux, [(3,)])
+    with pytest.raises(lets_core.DesSizeError, match="unknown selection strategy 'bogus'"):
+        emit_des_many(aux, [], strategy="bogus")  # checked even with no size to emit
+    with pytest.raises(lets_core.DesSizeError, match=r"\(heads, depth\) pair, got \(2, 3, 1\)"):
+        aux(torch.randn(2, 1, 28, 28), des_sizes=[(2, 3, 1)])
