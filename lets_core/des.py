@@ -129,6 +129,9 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
             f"save_des needs a Des-Net made by lets_core.emit_des (it records its timm arguments in "
             f"`{MODEL_ARGS_ATTR}`); got a {type(model).__name__} without them"
         )
+    kwargs = _args_of_current_head(model, kwargs)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _check_state_matches_args(state, kwargs)
     in_chans, img = kwargs["in_chans"], kwargs["img_size"]
     config = {
         "architecture": TIMM_ARCHITECTURE,
@@ -144,7 +147,6 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
             "first_conv": "patch_embed.proj",
         },
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
     def write(folder: Path) -> None:
         save_file(state, str(folder / DES_WEIGHTS))
@@ -153,6 +155,34 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
         write_json(folder / DES_DIGEST, {"format_version": DES_DIGEST_VERSION, "digest": digest_record(files, {})})
 
     return save_folder_atomically(directory, write, owned=(DES_CONFIG, DES_WEIGHTS, DES_DIGEST), what="Des-Net")
+
+
+def _args_of_current_head(model: VisionTransformer, kwargs: dict) -> dict:
+    """The timm arguments with the classifier the model has now: timm's ``reset_classifier`` (the
+    usual step before fine-tuning on another task) changes the head's classes and pooling after
+    emission, and the saved config must rebuild the model as it is."""
+    kwargs = dict(kwargs)
+    kwargs["num_classes"] = int(model.num_classes)
+    if isinstance(getattr(model, "global_pool", None), str):
+        kwargs["global_pool"] = model.global_pool
+    return kwargs
+
+
+def _check_state_matches_args(state: dict[str, torch.Tensor], kwargs: dict) -> None:
+    """Refuse to write a folder that load_des and timm could not load: every tensor of the model
+    must be one that ``VisionTransformer(**kwargs)`` has, at the same shape."""
+    skeleton = VisionTransformer(**kwargs, weight_init="skip", device="meta")
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if got == expected:
+        return
+    problems = [f"{k}: {got.get(k, 'missing')} in the model, {expected.get(k, 'absent')} in its arguments"
+                for k in sorted(set(got) | set(expected)) if got.get(k) != expected.get(k)]
+    raise ValueError(
+        f"save_des: the model no longer matches the timm arguments it was emitted with, so the saved "
+        f"folder could not be loaded ({len(problems)} tensors differ; {'; '.join(problems[:4])}). Save a "
+        f"model whose layers are still those of a timm VisionTransformer (a new classifier from "
+        f"reset_classifier is fine)")
 
 
 def load_des(directory: str | Path) -> VisionTransformer:

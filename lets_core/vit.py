@@ -7,12 +7,23 @@ timm without lets_core.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from .config import LearngeneConfig
+
+
+def check_drop_path_rate(rate: object) -> float:
+    """A stochastic-depth rate as a plain float in [0, 1): timm takes any number without a check
+    (a negative rate silently turns drop-path off, one above 1 fails at the first training step)
+    and the rate is written into a Des-Net's config.json, which holds no NaN or numpy scalar."""
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate) or not 0 <= rate < 1:
+        raise ValueError(f"drop_path_rate must be a number in [0, 1), got {rate!r}")
+    return float(rate)
 
 
 def vit_kwargs(lg: LearngeneConfig, width: int, depth: int, drop_path_rate: float = 0.0) -> dict[str, Any]:
@@ -33,7 +44,7 @@ def vit_kwargs(lg: LearngeneConfig, width: int, depth: int, drop_path_rate: floa
         qkv_bias=True,
         class_token=False,
         fc_norm=True,
-        drop_path_rate=drop_path_rate,
+        drop_path_rate=check_drop_path_rate(drop_path_rate),
     )
 
 

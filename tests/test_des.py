@@ -3,12 +3,14 @@ test_selection.py)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lets_core
+from lets_core.des import scratch_des
 from lets_core.selection import select_width
 
 from core_helpers import small_configs, spec_layer
@@ -71,3 +73,20 @@ def test_bad_strategy_depth_and_plan_are_clear(aux):
         lets_core.emit_des(aux, heads=3, depth=3, plan=[0, 1])
     with pytest.raises(ValueError, match="needs depth"):
         lets_core.emit_des(aux, heads=3)
+
+
+@pytest.mark.parametrize("rate", [float("nan"), -1.0, 1.0, 2.0, "0.1", True])
+def test_bad_drop_path_rate_is_refused_by_name(aux, rate):
+    """timm takes any rate: a negative one silently turned drop-path off, NaN was written into
+    config.json, and a rate above 1 failed only at the first training step."""
+    with pytest.raises(ValueError, match=r"drop_path_rate must be a number in \[0, 1\), got"):
+        lets_core.emit_des(aux, heads=3, depth=4, drop_path_rate=rate)
+    with pytest.raises(ValueError, match=r"drop_path_rate must be a number in \[0, 1\), got"):
+        scratch_des(aux.cfg, 3, 4, drop_path_rate=rate)
+
+
+def test_numpy_drop_path_rate_is_stored_as_a_plain_float(aux, tmp_path):
+    des = lets_core.emit_des(aux, heads=3, depth=4, drop_path_rate=np.float32(0.25))
+    assert type(des.lets_model_args["drop_path_rate"]) is float
+    lets_core.save_des(des, tmp_path / "des")  # json can write it
+    assert lets_core.load_des(tmp_path / "des").lets_model_args["drop_path_rate"] == 0.25

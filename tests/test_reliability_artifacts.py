@@ -392,6 +392,29 @@ def test_des_save_targets(des_folder, tmp_path):
         lets_core.save_des(des, folder)
 
 
+def test_des_saved_after_reset_classifier_loads_with_its_new_head(tmp_path):
+    """reset_classifier (before fine-tuning on another task) changes the head after emission; the
+    saved config follows the model (it used to keep the emitted class count: a signed folder that
+    neither load_des nor timm could load)."""
+    des = lets_core.emit_des(_tiny_aux(), heads=3, depth=4)
+    des.reset_classifier(5)
+    loaded = lets_core.load_des(lets_core.save_des(des, tmp_path / "des5"))
+    assert loaded.num_classes == 5 and loaded.lets_model_args["num_classes"] == 5
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), des.eval()(x), rtol=0, atol=0)
+    assert des.lets_model_args["num_classes"] == 10  # saving does not change the model
+
+
+def test_des_whose_layers_changed_is_refused_before_writing(tmp_path):
+    des = lets_core.emit_des(_tiny_aux(), heads=3, depth=4)
+    des.blocks[0].mlp.fc1 = torch.nn.Linear(48, 7)
+    with pytest.raises(ValueError, match=r"no longer matches the timm arguments .* blocks.0.mlp.fc1.bias: \(7,\) "
+                                         r"in the model, \(96,\) in its arguments"):
+        lets_core.save_des(des, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
 # ---------------------------------------------------------------- teachers
 
 
