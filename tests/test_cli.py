@@ -83,6 +83,10 @@ def test_full_pipeline_through_the_cli(tmp_path, capsys):
     assert cli.main(["finetune", "--bundle", f"{aux}/bundle", "--heads", "2", "--plan", "0,7",
                      "--out", str(tmp_path / "ft2"), "--epochs", "1", *common]) == 0
     capsys.readouterr()
+    # The scratch run has the emitted Des-Net's shapes; resuming it as the emitted one is refused.
+    err = _error(["finetune", "--bundle", f"{aux}/bundle", "--heads", "2", "--depth", "2", "--resume",
+                  "--out", str(tmp_path / "scratch"), "--epochs", "1", *common], capsys)
+    assert "starts from another model or teacher" in err and "source: checkpoint 'scratch' vs now 'bundle'" in err
     for source in (["--des", str(tmp_path / "ft" / "model")], ["--bundle", f"{aux}/bundle"], ["--teacher", teacher]):
         assert cli.main(["evaluate", *source, "--data-dir", data, "--val-size", "16", "--json"]) == 0
         metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

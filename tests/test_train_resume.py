@@ -71,6 +71,35 @@ def test_resume_of_a_finished_run_trains_nothing(tmp_path):
     assert all(torch.equal(first.model.state_dict()[k], v) for k, v in again.model.state_dict().items())
 
 
+def test_resume_with_another_teacher_or_starting_model_is_refused(tmp_path):
+    splits = small_splits(tmp_path)
+    recipe = quick_recipe(epochs=1, alpha=0.5)
+    teacher = _teacher(splits)
+    run = tmp_path / "run"
+    origin = {"source": "scratch", "seed": 0}
+    fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, recipe, kind="aux", teacher=teacher, out_dir=run,
+        origin=origin)
+    other = _teacher(splits)
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
+    with pytest.raises(CheckpointError, match=r"starts from another model or teacher \(teacher: checkpoint state "):
+        fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, recipe, kind="aux", teacher=other, out_dir=run,
+            resume=True, origin=origin)
+    with pytest.raises(CheckpointError, match=r"starting model's seed: checkpoint 0 vs now 1"):
+        fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, recipe, kind="aux", teacher=teacher, out_dir=run,
+            resume=True, origin={"source": "scratch", "seed": 1})
+    # the same teacher (an equal copy) and the same origin resume
+    fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, recipe, kind="aux", teacher=_teacher(splits),
+        out_dir=run, resume=True, origin=dict(origin))
+    # a checkpoint written before origins were recorded cannot be checked, so it is refused
+    state = load_checkpoint(run / CHECKPOINT_FILE)
+    del state["origin"], state["rng"], state["format_version"]
+    save_checkpoint(run / CHECKPOINT_FILE, state)
+    with pytest.raises(CheckpointError, match="records neither the model it started from nor its teacher"):
+        fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, recipe, kind="aux", teacher=teacher, out_dir=run,
+            resume=True, origin=origin)
+
+
 def test_mismatched_checkpoints_fail_clearly(tmp_path):
     splits = small_splits(tmp_path)
     fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, quick_recipe(epochs=1), kind="aux",

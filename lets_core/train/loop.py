@@ -29,6 +29,7 @@ from .data_record import data_change
 from .data_record import data_record as compute_data_record  # fit's argument data_record is its value
 from .objectives import DistillationObjective, Objective, settings_change
 from .optim import build_optimizer, scaled_lr, warmup_cosine
+from .origin import origin_change, origin_record
 
 LOG_FILE = "log.jsonl"
 StepHook = Callable[[int, int], None]
@@ -57,7 +58,7 @@ class FitResult:
 def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teacher: nn.Module | None = None,
         out_dir: str | Path | None = None, resume: bool = False, env: DistEnv | None = None,
         on_step: StepHook | None = None, desc: str | None = None, objective: Objective | None = None,
-        data_record: dict[str, Any] | None = None) -> FitResult:
+        data_record: dict[str, Any] | None = None, origin: dict[str, Any] | None = None) -> FitResult:
     """Train ``model`` on ``splits.train`` for ``cfg.epochs`` epochs, validating on ``splits.val``.
 
     Args:
@@ -75,6 +76,11 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
         data_record: ``splits``' record (:func:`lets_core.train.data_record.data_record`), which the
             checkpoint keeps and a resume must match, when the caller has it already: computing it
             hashes the training and validation images (train_teacher's cache key holds it).
+        origin: what the model's starting weights are, as JSON values (e.g. the bundle and the size
+            a Des-Net was emitted at, or "scratch" and a seed). The checkpoint keeps it with the
+            teacher's fingerprint, and a resume from another starting model or with another teacher
+            is refused (:mod:`lets_core.train.origin`). None: the model is not described, only the
+            teacher is checked.
     """
     env = env or DistEnv()
     if objective is None:
@@ -99,9 +105,10 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
     out = Path(out_dir) if out_dir is not None else None
     start, history = 0, []
     data = None if out is None else data_record if data_record is not None else compute_data_record(splits)
+    started_from = None if out is None else origin_record(origin, teacher)
     if resume and out is not None and (out / CHECKPOINT_FILE).is_file():
-        start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, objective, data, model, optimizer, scheduler,
-                                  scaler)
+        start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, objective, data, started_from, model, optimizer,
+                                  scheduler, scaler)
         if env.is_main:
             _write_log(out, history)
     ddp = wrap_ddp(model, env)
@@ -127,7 +134,8 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
             save_checkpoint(out / CHECKPOINT_FILE, {
                 "kind": kind, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history,
-                "train_config": cfg.to_dict(), "objective": objective.settings(), "data": data})
+                "train_config": cfg.to_dict(), "objective": objective.settings(), "data": data,
+                "origin": started_from})
             _write_log(out, history)
         barrier(env)
     return FitResult(unwrap(model), history)
@@ -196,8 +204,8 @@ def _train_epoch(model, loader, objective, teacher, optimizer, scheduler, scaler
     return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(sums[2].item())}
 
 
-def _restore(path: Path, kind: str, cfg: TrainConfig, objective: Objective, data: dict, model, optimizer,
-             scheduler, scaler) -> tuple[int, list]:
+def _restore(path: Path, kind: str, cfg: TrainConfig, objective: Objective, data: dict, started_from: dict, model,
+             optimizer, scheduler, scaler) -> tuple[int, list]:
     state = load_checkpoint(path, kind)
     change = data_change(state.get("data"), data)
     if change:
@@ -211,6 +219,10 @@ def _restore(path: Path, kind: str, cfg: TrainConfig, objective: Objective, data
     change = settings_change(state.get("objective"), objective.settings())
     if change:
         raise CheckpointError(f"cannot resume from {str(path)!r}: the training objective changed ({change})")
+    change = origin_change(state.get("origin"), started_from)
+    if change:
+        raise CheckpointError(f"cannot resume from {str(path)!r}: this run starts from another model or teacher "
+                              f"({change}); resume with those of the first run, or use another --out")
     try:
         model.load_state_dict(state["model"], strict=True)
     except RuntimeError as exc:

@@ -7,7 +7,7 @@ Everything the ``lets`` command line does goes through these functions.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -57,7 +57,7 @@ def train_aux(cfg: LetsConfig, splits: Splits, train_cfg: TrainConfig, out_dir: 
     # network, so the load's shape check cannot refuse a resume across layouts; the kind does.
     kind = "aux" if cfg.transform.layout == "lets" else f"aux-{cfg.transform.layout}"
     result = fit(aux, splits, train_cfg, kind=kind, teacher=teacher, out_dir=out_dir, resume=resume, env=env,
-                 desc="aux-net", objective=objective)
+                 desc="aux-net", objective=objective, origin=_flat(cfg.to_dict()))
     if env.is_main:
         training = {"elastic": elastic.to_dict()} if elastic is not None else None
         save_bundle(result.model, Path(out_dir) / BUNDLE_DIR, training=training)
@@ -65,11 +65,27 @@ def train_aux(cfg: LetsConfig, splits: Splits, train_cfg: TrainConfig, out_dir: 
     return result
 
 
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested configuration as one level of dotted keys (a resume's refusal then names the field)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def finetune(model: nn.Module, splits: Splits, train_cfg: TrainConfig, out_dir: str | Path | None = None, *,
-             resume: bool = False, env: DistEnv | None = None, desc: str = "des") -> FitResult:
-    """Stage 2: fine-tune a Des-Net (emitted or scratch) on labels; saves it with save_des under out_dir/model."""
+             resume: bool = False, env: DistEnv | None = None, desc: str = "des",
+             origin: dict[str, Any] | None = None) -> FitResult:
+    """Stage 2: fine-tune a Des-Net (emitted or scratch) on labels; saves it with save_des under out_dir/model.
+
+    ``origin`` describes the starting model (:func:`lets_core.train.fit`): a resume from another one
+    is refused."""
     env = env or DistEnv()
-    result = fit(model, splits, train_cfg, kind="des", out_dir=out_dir, resume=resume, env=env, desc=desc)
+    result = fit(model, splits, train_cfg, kind="des", out_dir=out_dir, resume=resume, env=env, desc=desc,
+                 origin=origin)
     if out_dir is not None and env.is_main and hasattr(result.model, MODEL_ARGS_ATTR):
         save_des(result.model, Path(out_dir) / "model")
     barrier(env)

@@ -103,7 +103,7 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
     torch.manual_seed(cfg.seed)
     model = build_teacher(arch, num_classes=splits.num_classes, in_chans=splits.in_chans, img_size=splits.image_size)
     result = fit(model, splits, cfg, kind="teacher", out_dir=out, resume=resume, env=env, desc="teacher",
-                 data_record=record)
+                 data_record=record, origin={"arch": arch})
     test = evaluate(result.model, eval_loader(splits, "test", cfg.eval_batch_size, rank=env.rank,
                                               world_size=env.world_size, num_workers=cfg.num_workers), env)
     # The key written is this call's: the weights come from this fit, which trained on these data

@@ -9,6 +9,7 @@ from pathlib import Path
 from ...bundle import load_bundle
 from ...des import emit_des
 from ...train import distributed_session, evaluate_split, finetune, load_des, scratch_des
+from ...train.origin import state_fingerprint
 from .. import inputs
 from ..fits import check_des_fits
 from ..flags import data_flags, des_flags, model_flags, subparser, train_flags
@@ -33,14 +34,21 @@ def build(sub) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     # The parser lets exactly one of --des, --bundle, --scratch through.
     with distributed_session(args.device) as env:
+        # What the run starts from, kept in its checkpoint: a resume from another source is refused.
         model, base_cfg = None, None
         if args.des is not None:
             model = load_des(args.des)
+            origin = {"source": "des", "weights_sha256": state_fingerprint(model)}
         elif args.bundle is not None:
             if args.heads is None:
                 raise ValueError("--bundle needs --heads (and --depth or --plan)")
-            model = emit_des(load_bundle(args.bundle), args.heads, args.depth, strategy=args.strategy,
-                             plan=inputs.plan(args.plan), drop_path_rate=args.drop_path)
+            aux = load_bundle(args.bundle)
+            plan = inputs.plan(args.plan)
+            model = emit_des(aux, args.heads, args.depth, strategy=args.strategy, plan=plan,
+                             drop_path_rate=args.drop_path)
+            origin = {"source": "bundle", "bundle_sha256": state_fingerprint(aux), "heads": args.heads,
+                      "depth": len(model.blocks), "strategy": args.strategy, "plan": plan,
+                      "drop_path": args.drop_path}
         elif args.heads is None or args.depth is None:
             raise ValueError("--scratch needs --heads and --depth")
         else:
@@ -54,10 +62,12 @@ def run(args: argparse.Namespace) -> int:
         if model is None:
             cfg = base_cfg if args.model_config else inputs.model_config(args, splits.num_classes)
             model = scratch_des(cfg, args.heads, args.depth, drop_path_rate=args.drop_path, seed=args.seed)
+            origin = {"source": "scratch", "heads": args.heads, "depth": args.depth, "seed": args.seed,
+                      "drop_path": args.drop_path}
         source = (f"Des-Net {args.des!r}" if args.des is not None else
                   f"the Des-Net emitted from {args.bundle!r}" if args.bundle is not None else "the scratch Des-Net")
         check_des_fits(model, splits, source)
-        result = finetune(model, splits, inputs.recipe(args), args.out, resume=args.resume, env=env)
+        result = finetune(model, splits, inputs.recipe(args), args.out, resume=args.resume, env=env, origin=origin)
         test = evaluate_split(result.model, splits, env=env)
         if env.is_main:
             summary = {"test_top1": test["top1"], "test_loss": test["loss"], "history": result.history}
