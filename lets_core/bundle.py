@@ -56,8 +56,13 @@ def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] 
 
 
 def load_bundle(directory: str | Path, map_location: str | torch.device = "cpu") -> AuxNet:
-    """Rebuild the Aux-Net saved by :func:`save_bundle`, checking its digest and shapes."""
+    """Rebuild the Aux-Net saved by :func:`save_bundle` on ``map_location``, checking its digest and
+    shapes; its tensors keep the dtype they were saved in."""
     directory = Path(directory)
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"map_location {map_location!r} is not a device (e.g. 'cpu', 'cuda', 'cuda:1'): {exc}") from None
     cfg_path, tensors_path = directory / CONFIG_FILE, directory / TENSORS_FILE
     for path in (cfg_path, tensors_path):
         if not path.is_file():
@@ -77,13 +82,16 @@ def load_bundle(directory: str | Path, map_location: str | torch.device = "cpu")
     verify_files(directory, record, source=cfg_path, required=[TENSORS_FILE])
     cfg = _config(meta, cfg_path)
     try:
-        state = load_file(str(tensors_path), device=str(map_location))
+        state = load_file(str(tensors_path), device=str(device))
     except SafetensorError as exc:
         raise BundleError(f"{str(tensors_path)!r} is not a readable safetensors file: {exc}") from exc
     _check_shapes(cfg, state)
     verify_fields(record, meta, source=cfg_path)
-    aux = AuxNet(cfg).to(map_location)
-    aux.load_state_dict(state, strict=True)
+    # The tensors are taken as stored (assign=True): copying them into a float32 Aux-Net would turn
+    # a float64 or bfloat16 bundle into another network. The skeleton is built on meta (no init).
+    with torch.device("meta"):
+        aux = AuxNet(cfg)
+    aux.load_state_dict(state, strict=True, assign=True)
     return aux
 
 

@@ -29,6 +29,27 @@ def test_round_trip_reproduces_logits_and_state(saved):
     assert not loaded.learngene.pos_embed.requires_grad
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_round_trip_keeps_the_saved_dtype(tmp_path, dtype):
+    """A bundle saved in float64 or bfloat16 used to come back as float32: another network."""
+    torch.manual_seed(0)
+    aux = lets_core.AuxNet(lets_core.presets.tiny()).to(dtype)
+    with torch.no_grad():
+        aux.width.f_e.add_(1e-9)  # below float32's resolution near 1
+    loaded = lets_core.load_bundle(lets_core.save_bundle(aux, tmp_path / "bundle"))
+    for key, value in aux.state_dict().items():
+        assert loaded.state_dict()[key].dtype == dtype and torch.equal(loaded.state_dict()[key], value), key
+    trainable = lambda m: sorted(n for n, p in m.named_parameters() if p.requires_grad)  # noqa: E731
+    assert trainable(loaded) == trainable(aux)
+
+
+def test_bad_map_location_is_named_not_blamed_on_the_file(saved):
+    _, path = saved
+    with pytest.raises(ValueError, match="map_location 'gpu0' is not a device") as info:
+        lets_core.load_bundle(path, map_location="gpu0")
+    assert not isinstance(info.value, lets_core.BundleError)
+
+
 def test_truncated_file_fails_loudly(saved):
     _, path = saved
     data = (path / TENSORS_FILE).read_bytes()
