@@ -21,6 +21,7 @@ from lets_core.elastic import ElasticConfig, ElasticObjective, SizeSampler
 from lets_core.generation import generate_state
 from lets_core.selection import check_width, select_width, selected_factors
 from lets_core.train import CHECKPOINT_FILE, CheckpointError, DistillationLoss, TrainConfig, fit, kd_loss, train_aux
+from lets_core.train.stages import aux_origin
 from lets_core.vit import vit_kwargs
 
 from core_helpers import small_configs
@@ -263,7 +264,7 @@ def test_elastic_resume_is_exact_and_other_settings_are_refused(tmp_path):
     torch.manual_seed(recipe.seed)  # what train_aux does before building the Aux-Net
     with pytest.raises(KeyboardInterrupt):
         fit(lets_core.AuxNet(cfg), splits, recipe, kind="aux", teacher=teacher, out_dir=tmp_path / "cut",
-            on_step=stop, objective=ElasticObjective(elastic, cfg, recipe))
+            on_step=stop, objective=ElasticObjective(elastic, cfg, recipe), origin=aux_origin(cfg))
     torch.manual_seed(999)
     resumed = train_aux(cfg, splits, recipe, tmp_path / "cut", teacher=teacher, elastic=elastic, resume=True)
 

@@ -160,6 +160,10 @@ def test_public_widen_linear_and_widen_vector():
     assert ops.widen_linear(w, None, None, f_in)[1] is None
     with pytest.raises(ValueError, match=r"bias must have shape \(2, 6\), got \(2, 5\)"):
         ops.widen_linear(w, torch.randn(2, 5), f_out, f_in)
+    # Without f_out the bias is returned as given; its dtype used to go unchecked there.
+    for factor in (None, f_out):
+        with pytest.raises(ValueError, match="bias is torch.float64 on cpu but the weight is torch.float32"):
+            ops.widen_linear(w, b.double(), factor, f_in)
     with pytest.raises(ValueError, match=r"vec must be \(blocks, size\), got shape \(6,\)"):
         ops.widen_vector(b[0], f_out)
 

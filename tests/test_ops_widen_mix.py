@@ -302,6 +302,10 @@ def test_public_widen_mix_linear_errors():
         ops.widen_mix_linear(weight, bias, None, None, coeff)
     with pytest.raises(ValueError, match="bias must have shape"):
         ops.widen_mix_linear(weight, torch.randn(4, 5), None, None, coeff, coeff)
+    # Row r of the weights and of the biases are one layer: 2 weight rows with 4 biases used to pass.
+    for bad in (torch.rand(2, 2), torch.rand(4, 1), torch.rand(4, 1, 2)):
+        with pytest.raises(ValueError, match=r"bias_coeff must have coeff's shape \(4, 2\)"):
+            ops.widen_mix_linear(weight, bias, None, None, coeff, bad)
     # The op checks the rest, also where the arguments have no shape to choose an order from.
     for bad_weight, bad_f_out, bad_coeff, message in (
             (weight, None, torch.rand(4, 3), "group size 3 must be >= 1"),

@@ -242,11 +242,21 @@ def widen_linear(weight: Tensor, bias: Tensor | None, f_out: Tensor | None,
         (torch.Size([1, 3, 2]), torch.Size([1, 3]))
     """
     wide = _registry.lets_core.widen(weight, f_out, f_in)
-    if bias is not None and tuple(bias.shape) != tuple(weight.shape[:2]):
-        raise ValueError(f"bias must have shape {tuple(weight.shape[:2])}, got {tuple(bias.shape)}")
+    if bias is not None:
+        check_bias(weight, bias)
     if bias is not None and f_out is not None:
         bias = widen_vector(bias, f_out)
     return wide, bias
+
+
+def check_bias(weight: Tensor, bias: Tensor) -> None:
+    """A linear stack's bias: (B, O) beside the (B, O, I) weight, in its dtype and on its device
+    (a bias the op does not widen is returned as given, so nothing else would catch a mismatch)."""
+    if tuple(bias.shape) != tuple(weight.shape[:2]):
+        raise ValueError(f"bias must have shape {tuple(weight.shape[:2])}, got {tuple(bias.shape)}")
+    if bias.dtype != weight.dtype or bias.device != weight.device:
+        raise ValueError(f"bias is {bias.dtype} on {bias.device} but the weight is {weight.dtype} on "
+                         f"{weight.device}; give both in the same dtype on the same device")
 
 
 def widen_vector(vec: Tensor, f: Tensor) -> Tensor:

@@ -16,7 +16,7 @@ from torch import Tensor
 from . import _registry
 from ._checks import check_mix_args, fail
 from .group_mix import group_mix_reference, mix_grads
-from .widen import bilinear_grads, check_widen, growth, widen_reference
+from .widen import bilinear_grads, check_bias, check_widen, growth, widen_reference
 from .widen_mix_order import WidenMixOrder, WidenMixShape, choose_order, valid_orders
 
 __all__ = ["widen_mix_linear", "widen_mix_vector"]  # the public wrappers, which lets_core.ops exports
@@ -191,8 +191,11 @@ def widen_mix_linear(weight: Tensor, bias: Tensor | None, f_out: Tensor | None, 
         return out, None
     if bias_coeff is None:
         raise ValueError("bias_coeff is required when a bias is given")
-    if tuple(bias.shape) != tuple(weight.shape[:2]):
-        raise ValueError(f"bias must have shape {tuple(weight.shape[:2])}, got {tuple(bias.shape)}")
+    check_bias(weight, bias)
+    # Row r of the weights and row r of the biases are one Aux layer: same rows, groups and chunks.
+    if tuple(bias_coeff.shape) != tuple(coeff.shape):
+        raise ValueError(f"bias_coeff must have coeff's shape {tuple(coeff.shape)} (one bias per mixed weight "
+                         f"row), got {tuple(bias_coeff.shape)}")
     return out, widen_mix_vector(bias, f_out, bias_coeff)
 
 

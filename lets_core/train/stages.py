@@ -57,12 +57,19 @@ def train_aux(cfg: LetsConfig, splits: Splits, train_cfg: TrainConfig, out_dir: 
     # network, so the load's shape check cannot refuse a resume across layouts; the kind does.
     kind = "aux" if cfg.transform.layout == "lets" else f"aux-{cfg.transform.layout}"
     result = fit(aux, splits, train_cfg, kind=kind, teacher=teacher, out_dir=out_dir, resume=resume, env=env,
-                 desc="aux-net", objective=objective, origin=_flat(cfg.to_dict()))
+                 desc="aux-net", objective=objective, origin=aux_origin(cfg))
     if env.is_main:
         training = {"elastic": elastic.to_dict()} if elastic is not None else None
         save_bundle(result.model, Path(out_dir) / BUNDLE_DIR, training=training)
     barrier(env)
     return result
+
+
+def aux_origin(cfg: LetsConfig) -> dict[str, Any]:
+    """What a stage-1 run starts from, for its checkpoint: the Aux-Net's configuration (built from
+    it under the recipe's seed), so that a resume with another one (a drop-path rate, an init
+    scheme) is refused even where every tensor shape is the same."""
+    return _flat(cfg.to_dict())
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
