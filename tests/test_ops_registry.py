@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import lets_core  # noqa: F401  (registers the ops, loads the extension)
+import lets_core  # registers the ops, loads the extension
+import lets_core.ops as ops
 from lets_core.ops import _registry
 from testing import DEVICES, per_op
 
@@ -49,3 +50,12 @@ def test_autocast_is_decided_at_the_op_boundary(device):
     assert got.dtype == torch.float32 and torch.equal(got, expected)
     assert ranked[0].dtype == torch.float32
     assert {"widen", "widen_adjoint", "group_mix", "widen_mix"} == _registry.AUTOCAST_OPS
+
+
+def test_public_wrappers_and_the_aux_net_run_on_meta_tensors():
+    """Shape inference without memory (a paper-size Aux-Net counted on meta): the autocast
+    boundary used to ask torch about autocast on "meta", which raises."""
+    assert ops.group_mix(torch.randn(4, 3, device="meta"), torch.rand(2, 2, device="meta")).shape == (2, 3)
+    with torch.device("meta"):
+        aux = lets_core.AuxNet(lets_core.presets.tiny())
+    assert aux(torch.empty(2, 1, 28, 28, device="meta")).shape == (2, 10)
