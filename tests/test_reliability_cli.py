@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import lets_core
 from lets_core import cli, info, presets
 from lets_core.cli.commands import COMMANDS
 from lets_core.config import LearngeneConfig, LetsConfig, TransformConfig
@@ -361,3 +362,11 @@ def test_error_classes_are_covered_by_main():
 
     for kind in (LetsConfigError, BundleError, CheckpointError, DatasetError):
         assert issubclass(kind, ValueError)
+
+
+def test_evaluate_on_an_empty_split_is_refused(tmp_path, capsys):
+    """It used to print top-1 0 and loss 0 over 0 images and exit 0 (also with --json)."""
+    des = lets_core.save_des(lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 2, 2), tmp_path / "d")
+    err = _run_error(["evaluate", "--des", str(des), "--dataset", "digits", "--split", "val", "--val-size", "0",
+                      "--json"], capsys)
+    assert "the 'val' split of digits has no images" in err and "--val-size" in err

@@ -158,8 +158,10 @@ def evaluate(model: nn.Module, loader, env: DistEnv | None = None, amp: str = "a
         sums[2] += y.numel()
     all_reduce_sum(sums, env)
     model.train(was_training)
-    n = max(sums[2].item(), 1.0)
-    return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(sums[2].item())}
+    n = sums[2].item()
+    if n == 0:
+        raise ValueError("evaluate: the loader gave no images, so top-1 and loss are undefined")
+    return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(n)}
 
 
 def _train_epoch(model, loader, objective, teacher, optimizer, scheduler, scaler, amp_dtype, cfg, env,

@@ -15,7 +15,7 @@ from torch import nn
 from ..auxnet import AuxNet
 from ..bundle import save_bundle
 from ..config import LetsConfig
-from ..data import Splits, eval_loader
+from ..data import DatasetError, Splits, eval_loader
 # load_des and scratch_des live with the rest of Des-Net building; re-exported here because
 # lets_core.train is where training code has always imported them from.
 from ..des import MODEL_ARGS_ATTR, load_des, save_des, scratch_des  # noqa: F401
@@ -101,8 +101,16 @@ def finetune(model: nn.Module, splits: Splits, train_cfg: TrainConfig, out_dir: 
 
 def evaluate_split(model: nn.Module, splits: Splits, split: str = "test", *, batch_size: int = 256,
                    env: DistEnv | None = None, num_workers: int | None = None) -> dict:
-    """Top-1 and loss of ``model`` on ``split`` (no training)."""
+    """Top-1 and loss of ``model`` on ``split`` (no training); a split without images is refused
+    (its metrics would be made up)."""
     env = env or DistEnv()
+    images = getattr(splits, split, None)
+    if images is None or not hasattr(images, "__len__"):
+        raise ValueError(f"split must be one of 'train', 'val', 'test', got {split!r}")
+    if len(images) == 0:
+        hint = " (the validation split is --val-size of the training images)" if split == "val" else ""
+        raise DatasetError(f"the {split!r} split of {splits.name} has no images, so there is nothing to "
+                           f"evaluate{hint}")
     model = model.to(env.device)
     loader = eval_loader(splits, split, batch_size, rank=env.rank, world_size=env.world_size, num_workers=num_workers)
     return evaluate(model, loader, env)
