@@ -92,6 +92,8 @@ class CompareConfig:
         self.sizes = [tuple(int(v) for v in s) for s in self.sizes]
         if not self.sizes:
             raise ValueError("compare needs at least one Des-Net size")
+        for heads, depth in self.sizes:  # a size the model cannot have fails now, not after every training
+            des_param_count(self.model_config(), heads, depth)
         if not self.tune_epochs or any(isinstance(e, bool) or int(e) != e or e < 0 for e in self.tune_epochs):
             raise ValueError(f"tune_epochs must be a non-empty list of integers >= 0, got {self.tune_epochs!r}")
         self.tune_epochs = sorted(set(int(e) for e in self.tune_epochs))

@@ -56,6 +56,9 @@ def test_every_method_runs_end_to_end_and_the_report_is_written(tmp_path):
     (dict(dataset="imagenet"), "dataset must be one of"),
     (dict(dataset="folder", data_dir=None), "needs data_dir"),
     (dict(sizes=[]), "at least one Des-Net size"),
+    # checked up front: it used to fail in the report, after every training had run
+    (dict(sizes=[(2, 4), (9, 4)]), "heads=9 gives no valid width"),
+    (dict(sizes=[(2, 0)]), "depth must be an integer >= 1, got 0"),
 ])
 def test_bad_settings_are_named(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
