@@ -117,3 +117,20 @@ def test_coefficient_gradient_as_product_and_as_reduction_agree(device):
         got = coefficient_grad(g, x, by_reduction)
         assert got.shape == (3, 2, 4, 5)
         torch.testing.assert_close(got.cpu(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_zero_blocks_give_empty_results_and_gradients():
+    """The compiled kernels returned empty tensors for zero blocks while the reference (the
+    fallback without the extension; CI runs this file both ways) failed in a reshape(-1)."""
+    stack, coeff = torch.randn(0, 3, requires_grad=True), torch.rand(0, 2, requires_grad=True)
+    out = ops.group_mix(stack, coeff)
+    assert out.shape == (0, 3)
+    out.sum().backward()
+    assert stack.grad.shape == (0, 3) and coeff.grad.shape == (0, 2)
+    weight = torch.randn(0, 4, 3, requires_grad=True)
+    wide, _ = ops.widen_mix_linear(weight, None, torch.randn(1, 1, 2, 4), torch.randn(1, 2, 3), torch.rand(0, 2))
+    assert wide.shape == (0, 6, 5)
+    wide.sum().backward()
+    assert weight.grad.shape == (0, 4, 3)
+    assert ops.widen_linear(torch.randn(0, 4, 3), None, torch.randn(1, 1, 2, 4), torch.randn(1, 2, 3))[0].shape == (0, 6, 5)
+    assert ops.widen_vector(torch.randn(0, 4), torch.randn(1, 1, 2, 4)).shape == (0, 6)

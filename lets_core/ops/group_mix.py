@@ -7,6 +7,8 @@ csrc/ops/cuda/group_mix_kernel.cu. Tests: tests/test_ops_group_mix.py.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -28,10 +30,16 @@ def group_mix_reference(stack: Tensor, coeff: Tensor) -> Tensor:
     r, s = coeff.shape[0], coeff.shape[-1]
     groups = stack.shape[0] // s
     c = coeff.shape[1] if chunked else 1
-    per_group = stack.reshape(groups, s, c, -1)  # (G, s, C, rest)
-    coeff = coeff.reshape(groups, r // groups, c, s)  # (G, rows per group, C, s)
+    # Explicit sizes, not -1: zero blocks must give an empty result, as the compiled kernel does.
+    per_group = stack.reshape(groups, s, c, _per_chunk(stack, c))  # (G, s, C, rest)
+    coeff = coeff.reshape(groups, r // groups if groups else 0, c, s)  # (G, rows per group, C, s)
     mixed = torch.einsum("gpcs,gscx->gpcx", coeff.to(stack.dtype), per_group)
     return mixed.reshape(r, *stack.shape[1:])
+
+
+def _per_chunk(stack: Tensor, chunks: int) -> int:
+    """Elements of one chunk of one block of ``stack`` (L, N, ...), whose dim 1 holds the chunks."""
+    return math.prod(stack.shape[1:]) // chunks
 
 
 def check_group_mix(stack: Tensor, coeff: Tensor) -> None:
@@ -59,13 +67,15 @@ def _group_layout(stack: Tensor, coeff: Tensor) -> tuple[int, int, int, int, int
     r, s = coeff.shape[0], coeff.shape[-1]
     groups = stack.shape[0] // s
     c = coeff.shape[1] if coeff.dim() == 3 else 1
-    return groups, r // groups, c, s, r
+    return groups, r // groups if groups else 0, c, s, r
 
 
 def mix_grads(grad: Tensor, stack: Tensor, coeff: Tensor, need_stack: bool, need_coeff: bool):
     """Gradients of <grad, group_mix(stack, coeff)> in stack and coeff (``stack`` is only read for
     the coefficient gradient). widen_mix's backward (widen_mix.py) reuses it for its mix."""
     groups, per, c, s, r = _group_layout(stack, coeff)
+    if groups == 0:  # no blocks, no rows: the transposed mix below would have a group size of 0
+        return (torch.zeros_like(stack) if need_stack else None), (torch.zeros_like(coeff) if need_coeff else None)
     g_stack = g_coeff = None
     if need_stack:
         # Block s*g+m receives sum_p coeff[g*P+p, :, m] * grad[g*P+p]: a group_mix of the grads
@@ -76,8 +86,8 @@ def mix_grads(grad: Tensor, stack: Tensor, coeff: Tensor, need_stack: bool, need
         g_stack = torch.ops.lets_core.group_mix(grad, c_t)
     if need_coeff:
         acc = torch.promote_types(coeff.dtype, stack.dtype)
-        g = grad.reshape(groups, per, c, -1).to(acc)
-        x = stack.reshape(groups, s, c, -1).to(acc)
+        g = grad.reshape(groups, per, c, _per_chunk(grad, c)).to(acc)
+        x = stack.reshape(groups, s, c, _per_chunk(stack, c)).to(acc)
         g_coeff = coefficient_grad(g, x, by_reduction=grad.is_cuda).reshape(coeff.shape).to(coeff.dtype)
     return g_stack, g_coeff
 

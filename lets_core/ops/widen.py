@@ -39,7 +39,8 @@ def widen_reference(weight: Tensor, f_out: Tensor | None, f_in: Tensor | None) -
         b, o, i = w.shape
         c = f_out.shape[1]
         chunks = w.reshape(b, c, o // c, i)
-        w = torch.cat([chunks, torch.matmul(f_out, chunks)], dim=2).reshape(b, -1, i)
+        # Explicit sizes, not -1: zero blocks must give an empty result, as the compiled kernel does.
+        w = torch.cat([chunks, torch.matmul(f_out, chunks)], dim=2).reshape(b, c * (o // c + f_out.shape[2]), i)
     return w.clone() if w is weight else w
 
 
@@ -69,7 +70,7 @@ def widen_vector_reference(vec: Tensor, f: Tensor) -> Tensor:
     c = f.shape[1]
     chunks = vec.reshape(b, c, n // c)
     new = torch.matmul(f, chunks.unsqueeze(-1)).squeeze(-1)  # (B, C, dN)
-    return torch.cat([chunks, new], dim=2).reshape(b, -1)
+    return torch.cat([chunks, new], dim=2).reshape(b, c * (n // c + f.shape[2]))
 
 
 # Argument checks (twins of check_widen / check_widen_adjoint in csrc/ops/widen.cpp) -------------
@@ -189,7 +190,7 @@ def _add_product(acc: Tensor, a: Tensor, f: Tensor) -> Tensor:
     separate add would be another pass over acc); a shared f makes it one large GEMM."""
     if f.shape[0] == 1:
         b, n, m = acc.shape
-        return torch.addmm(acc.reshape(b * n, m), a.reshape(b * n, -1), f[0]).view(b, n, m)
+        return torch.addmm(acc.reshape(b * n, m), a.reshape(b * n, a.shape[-1]), f[0]).view(b, n, m)
     return torch.baddbmm(acc, a, f)
 
 

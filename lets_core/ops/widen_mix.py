@@ -86,7 +86,8 @@ def _narrow_part(out: Tensor, f_out: Tensor | None, f_in: Tensor | None, rows: b
     c, d_o, d_i = growth(f_out, f_in)
     r, n_rows, n_cols = out.shape
     if rows and d_o:
-        out = out.reshape(r, c, n_rows // c, n_cols)[:, :, : n_rows // c - d_o].reshape(r, -1, n_cols)
+        out = out.reshape(r, c, n_rows // c, n_cols)[:, :, : n_rows // c - d_o].reshape(r, c * (n_rows // c - d_o),
+                                                                                       n_cols)
     if cols and d_i:
         out = out[:, :, : n_cols - d_i]
     return out
