@@ -14,6 +14,7 @@ from .config import LetsConfig
 from .des_state import des_states
 from .generation import WidthFactors, generate_state
 from .learngene import Learngene
+from .ops._registry import autocast_enabled as _autocast_enabled
 from .width_depth import DepthTransform, WidthTransform
 from .vit import build_vit, vit_kwargs
 
@@ -125,6 +126,14 @@ class AuxNet(nn.Module):
             got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else f"a {type(x).__name__}"
             raise ValueError(f"the Aux-Net takes a batch of shape (N, {expected[0]}, {expected[1]}, {expected[2]}) "
                              f"(channels, image size of its configuration), got {got}")
+        # Under autocast the patch embedding casts a 16- or 32-bit float batch itself (never float64);
+        # otherwise torch would fail with "Input type (double) and bias type (float) should be the same".
+        dtype = self.pos_embed.dtype
+        cast_by_autocast = x.dtype in (torch.float32, torch.bfloat16, torch.float16) and _autocast_enabled(x.device.type)
+        if x.dtype != dtype and not cast_by_autocast:
+            hint = ", or run under torch.autocast" if x.dtype in (torch.bfloat16, torch.float16) else ""
+            raise ValueError(f"the Aux-Net's weights are {dtype}, so it takes a {dtype} batch, got {x.dtype} "
+                             f"(cast it with x.to({dtype}){hint})")
 
     def _des_skeleton(self, heads: int, depth: int) -> VisionTransformer:
         skeleton = self._des_skeletons.get((heads, depth))

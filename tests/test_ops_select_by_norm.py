@@ -127,3 +127,11 @@ def test_bad_arguments_name_the_problem(args, message):
         select(*args, True)
     with pytest.raises(ValueError, match=f"lets_core::select_by_norm: {message}"):
         ops.select_by_norm(*args, True)
+
+
+@pytest.mark.parametrize("position, name", [(1, "unit"), (2, "k"), (3, "p")])
+def test_public_wrapper_refuses_bools_as_integers(position, name):
+    args = [torch.randn(6, 2), 1, 1, 2, True]
+    args[position] = True
+    with pytest.raises(ValueError, match=f"select_by_norm: {name} must be an integer, got True"):
+        ops.select_by_norm(*args)

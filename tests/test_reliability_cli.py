@@ -370,3 +370,19 @@ def test_evaluate_on_an_empty_split_is_refused(tmp_path, capsys):
     err = _run_error(["evaluate", "--des", str(des), "--dataset", "digits", "--split", "val", "--val-size", "0",
                       "--json"], capsys)
     assert "the 'val' split of digits has no images" in err and "--val-size" in err
+
+
+def test_seed_out_of_range_is_named(capsys):
+    err = _parse_error(["finetune", "--scratch", "--heads", "2", "--depth", "2", "--seed", "99999999999999999999999"],
+                       capsys)
+    assert "--seed: must be an integer in [0, 2**63 - 1]" in err
+    err = _parse_error(["demo", "--seed", "-1"], capsys)
+    assert "--seed: must be an integer in [0, 2**63 - 1], got '-1'" in err
+
+
+def test_image_folder_that_is_a_file_is_named_as_such(tmp_path, capsys):
+    des = lets_core.save_des(lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 2, 2), tmp_path / "d")
+    (tmp_path / "afile").write_text("x")
+    err = _run_error(["evaluate", "--des", str(des), "--dataset", "folder", "--data-dir", str(tmp_path / "afile")],
+                     capsys)
+    assert "afile' is a file, not a folder" in err

@@ -119,6 +119,31 @@ def test_aux_net_names_the_input_shape_it_takes(shape):
         aux(torch.randn(shape))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.uint8])
+def test_aux_net_names_the_input_dtype_it_takes(dtype):
+    aux = lets_core.AuxNet(lets_core.presets.tiny())
+    with pytest.raises(ValueError, match=rf"weights are torch.float32, so it takes a torch.float32 batch, got {dtype}"):
+        aux(torch.zeros(2, 1, 28, 28).to(dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts a 16-bit float batch itself
+        if dtype == torch.bfloat16:
+            assert aux(torch.zeros(2, 1, 28, 28).to(dtype)).shape == (2, 10)
+        else:
+            with pytest.raises(ValueError, match=f"got {dtype}"):
+                aux(torch.zeros(2, 1, 28, 28).to(dtype))
+
+
+def test_resume_checks_for_a_checkpoint_path_that_is_not_a_file_before_training(tmp_path):
+    from lets_core.train import CHECKPOINT_FILE, CheckpointError, fit
+    from train_helpers import quick_recipe, small_splits
+    splits = small_splits(tmp_path)
+    (tmp_path / "run" / CHECKPOINT_FILE).mkdir(parents=True)
+    steps = []
+    with pytest.raises(CheckpointError, match="checkpoint.pt' is not a file"):
+        fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, quick_recipe(epochs=1, alpha=0.0), kind="aux",
+            out_dir=tmp_path / "run", resume=True, on_step=lambda epoch, step: steps.append(step))
+    assert steps == []  # it used to train a whole epoch and then fail to save
+
+
 def re_shape(shape) -> str:
     return r"\(" + r", ".join(str(s) for s in shape) + (r",\)" if len(shape) == 1 else r"\)")
 

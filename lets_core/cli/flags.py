@@ -15,7 +15,7 @@ from ..train.config import TrainConfig
 from ..train.recipes import LARGE_DATASET
 from .choices import (AMP_MODES, CHANNELS, DATASETS, DEVICES, ELASTIC_TARGETS, F_INITS, G_INITS, PRESETS,
                       STAGE1_RECIPES, STRATEGIES)
-from .types import count, finite_float, index_list, positive_int, rate, val_size
+from .types import count, finite_float, index_list, positive_int, rate, seed, val_size
 
 _T = TrainConfig()
 
@@ -75,7 +75,7 @@ def train_flags(p: argparse.ArgumentParser, lr: float = _T.lr, alpha: float | No
     g.add_argument("--amp", choices=AMP_MODES, default=_T.amp,
                    help="mixed precision (auto: bf16/fp16 on GPU, off on CPU)")
     g.add_argument("--no-augment", dest="augment", action="store_false", help="no random shifts and flips")
-    g.add_argument("--seed", type=int, default=_T.seed)
+    g.add_argument("--seed", type=seed, default=_T.seed)
     g.add_argument("--num-workers", type=count, help="DataLoader workers per process (default: sized for the machine)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     g.add_argument("--device", choices=DEVICES, help="default: CUDA when available")
@@ -130,7 +130,7 @@ def des_flags(p: argparse.ArgumentParser, required: bool) -> None:
 def experiment_flags(p: argparse.ArgumentParser, defaults) -> None:
     """The flags that mean the same in both experiment commands (``lets demo``, ``lets compare``),
     with the defaults of the command's configuration (``DemoConfig``, ``CompareConfig``)."""
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--seed", type=seed, default=defaults.seed)
     p.add_argument("--teacher-epochs", type=positive_int)
     p.add_argument("--alpha", type=finite_float, default=defaults.alpha)
     p.add_argument("--tau", type=finite_float, default=defaults.tau)

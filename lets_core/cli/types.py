@@ -39,6 +39,17 @@ def count(text: str) -> int:
     return value
 
 
+# torch.manual_seed takes 64-bit seeds; larger ones failed as "Overflow when unpacking long long".
+MAX_SEED = 2**63 - 1
+
+
+def seed(text: str) -> int:
+    value = _number(text, int)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**63 - 1], got {text!r}")
+    return value
+
+
 def finite_float(text: str) -> float:
     # float() accepts "nan" and "inf"; no option of lets means either, and both would train
     # (or evaluate) silently to NaN.

@@ -111,7 +111,8 @@ def load_image_folder(root: str | Path, channels: int, image_size: int,
 
     root = Path(root)
     if not root.is_dir():
-        raise DatasetNotFoundError(f"image folder {str(root)!r} does not exist; it must hold one "
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise DatasetNotFoundError(f"image folder {str(root)!r} {what}; it must hold one "
                                    "subfolder of images per class")
     found = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
     classes = classes or found

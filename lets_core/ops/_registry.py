@@ -45,7 +45,7 @@ class _AutocastBoundary:
 
         def call(*args: Any) -> Any:
             device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), None)
-            if device is None or not _autocast_enabled(device):
+            if device is None or not autocast_enabled(device):
                 return op(*args)
             dtype, result_dtype = torch.get_autocast_dtype(device), args[0].dtype
             cast = [a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
@@ -58,7 +58,7 @@ class _AutocastBoundary:
         return call
 
 
-def _autocast_enabled(device: str) -> bool:
+def autocast_enabled(device: str) -> bool:
     """Whether autocast is on for ``device``; False for a device type that has no autocast at all
     (torch raises there: the meta tensors of shape inference would otherwise fail in every op)."""
     try:

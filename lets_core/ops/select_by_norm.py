@@ -101,4 +101,7 @@ def select_by_norm(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> 
         >>> idx.tolist(), rows.flatten().tolist()
         ([1, 2], [3.0, 2.0])
     """
+    for name, value in (("unit", unit), ("k", k), ("p", p)):
+        if isinstance(value, bool):  # the op's int arguments would take True as 1
+            raise ValueError(f"select_by_norm: {name} must be an integer, got {value!r}")
     return _registry.lets_core.select_by_norm(matrix, unit, k, p, largest)

@@ -65,8 +65,8 @@ class TrainConfig:
         # Below 1: label smoothing 1 spreads every target uniformly and leaves nothing to learn.
         if not (_finite(self.label_smoothing) and 0 <= self.label_smoothing < 1):
             raise ValueError(f"TrainConfig.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"TrainConfig.seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"TrainConfig.seed must be an integer in [0, 2**63 - 1], got {self.seed!r}")
         if self.num_workers is not None and (not isinstance(self.num_workers, int) or isinstance(self.num_workers, bool)
                                              or self.num_workers < 0):
             raise ValueError(f"TrainConfig.num_workers must be None or an integer >= 0, got {self.num_workers!r}")

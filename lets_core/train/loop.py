@@ -106,6 +106,10 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
     start, history = 0, []
     data = None if out is None else data_record if data_record is not None else compute_data_record(splits)
     started_from = None if out is None else origin_record(origin, teacher)
+    if out is not None and (out / CHECKPOINT_FILE).exists() and not (out / CHECKPOINT_FILE).is_file():
+        # Checked before training: the first save would fail only after a whole epoch.
+        raise CheckpointError(f"{str(out / CHECKPOINT_FILE)!r} is not a file, so no checkpoint can be read or written "
+                              f"there; remove it or use another --out")
     if resume and out is not None and (out / CHECKPOINT_FILE).is_file():
         start, history = _restore(out / CHECKPOINT_FILE, kind, cfg, objective, data, started_from, model, optimizer,
                                   scheduler, scaler)
@@ -228,12 +232,18 @@ def _restore(path: Path, kind: str, cfg: TrainConfig, objective: Objective, data
     try:
         model.load_state_dict(state["model"], strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} holds a model of another shape: {exc}") from exc
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a model of another shape: {_clip(str(exc))}") from exc
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
     return int(state["epoch"]), list(state["history"])
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    """torch lists every mismatched tensor: thousands of characters on one line for a whole model."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else f"{flat[:limit]}... ({len(flat) - limit} more characters)"
 
 
 def _write_log(out: Path, history: list[dict]) -> None:
