@@ -7,6 +7,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from train_helpers import quick_recipe, small_splits
@@ -93,3 +94,21 @@ def test_elastic_stage1_under_two_gloo_processes_matches_one_process(tmp_path):
     for key, value in single.items():
         assert torch.equal(ranks[0][key], ranks[1][key]), f"ranks disagree on {key}"
         torch.testing.assert_close(ranks[0][key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"RANK": "3"}, "RANK=3 must be below WORLD_SIZE=1"),
+    ({"RANK": "-1"}, "RANK='-1' must be an integer >= 0"),
+    ({"WORLD_SIZE": "0"}, "WORLD_SIZE='0' must be an integer >= 1"),
+    ({"WORLD_SIZE": "1.0"}, "WORLD_SIZE='1.0' must be an integer >= 1"),
+    ({"LOCAL_RANK": "abc"}, "LOCAL_RANK='abc' must be an integer >= 0"),
+])
+def test_stray_launch_variables_are_refused_by_name(monkeypatch, env, message):
+    """A left-over RANK=3 made one process act as rank 3 of 1: `lets evaluate` printed nothing, exit 0."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        init_distributed("cpu")

@@ -34,6 +34,35 @@ class DistEnv:
         return self.world_size > 1
 
 
+def _env_int(name: str, default: int, low: int) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        raise ValueError(f"environment variable {name}={text!r} must be an integer >= {low} (torchrun sets it; "
+                         f"unset it to run one process)")
+    return value
+
+
+def launch_ranks() -> tuple[int, int, int]:
+    """(WORLD_SIZE, RANK, LOCAL_RANK) from the environment torchrun sets; (1, 0, 0) without it.
+
+    Checked, because a stray value makes a single process believe it is one rank of several: a
+    left-over RANK=3 made `lets evaluate` shard its data from image 3, print nothing (only rank 0
+    prints) and exit 0."""
+    world = _env_int("WORLD_SIZE", 1, 1)
+    rank = _env_int("RANK", 0, 0)
+    local = _env_int("LOCAL_RANK", 0, 0)
+    if rank >= world:
+        raise ValueError(f"environment variable RANK={rank} must be below WORLD_SIZE={world} (torchrun sets both; "
+                         f"unset RANK to run one process)")
+    return world, rank, local
+
+
 def init_distributed(device: str | None = None) -> DistEnv:
     """Join the process group torchrun describes (NCCL on GPU, gloo on CPU), or run alone.
 
@@ -42,9 +71,7 @@ def init_distributed(device: str | None = None) -> DistEnv:
     use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
     if use_cuda and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
+    world, rank, local = launch_ranks()
     if use_cuda:
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)
