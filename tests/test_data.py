@@ -10,8 +10,8 @@ import torch
 import train_helpers
 
 from lets_core.data import (FASHION_MNIST_INSTALL, DatasetError, DatasetNotFoundError, ImageDataset, eval_loader,
-                            fashion_mnist_available, load_fashion_mnist, load_splits, read_idx, set_epoch,
-                            train_loader, write_idx)
+                            fashion_mnist_available, load_fashion_mnist, load_image_folder, load_splits, read_idx,
+                            set_epoch, train_loader, write_idx)
 
 
 def fake_fashion_mnist(folder):
@@ -176,3 +176,31 @@ def test_real_fashion_mnist_files():
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
     assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
     assert torch.bincount(test.labels).tolist() == [1000] * 10
+
+
+def test_image_folder_reads_16_bit_and_float_images_by_their_range(tmp_path):
+    """Pillow's convert("L") clipped 16-bit values to 255 (a nearly white image) and rounded floats
+    in [0, 1] to 0 (all black); they are scaled from their mode's range instead."""
+    from PIL import Image
+
+    gradient = np.tile(np.linspace(0, 1, 16), (16, 1))
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    Image.fromarray((gradient * 255).round().astype(np.uint8)).save(tmp_path / "a" / "eight.png")
+    Image.fromarray((gradient * 65535).round().astype(np.uint16)).save(tmp_path / "b" / "sixteen.png")
+    Image.fromarray(gradient.astype(np.float32), mode="F").save(tmp_path / "b" / "float.tif")
+    images = load_image_folder(tmp_path, 1, 16).images
+    for image in images[1:]:
+        assert torch.equal(image, images[0])  # the same picture in three encodings
+    Image.fromarray((gradient * 3).astype(np.float32), mode="F").save(tmp_path / "b" / "float.tif")
+    with pytest.raises(DatasetError, match=r"float.tif' \(Pillow mode F\) has values in \[0, 3\]"):
+        load_image_folder(tmp_path, 1, 16)
+
+
+def test_hidden_and_archive_folders_are_not_classes(tmp_path):
+    from PIL import Image
+
+    for name in ("cat", "dog", ".ipynb_checkpoints", "__MACOSX"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / name / "x.png")
+    assert load_image_folder(tmp_path, 1, 4).classes == ("cat", "dog")

@@ -114,7 +114,10 @@ def load_image_folder(root: str | Path, channels: int, image_size: int,
         what = "is a file, not a folder" if root.exists() else "does not exist"
         raise DatasetNotFoundError(f"image folder {str(root)!r} {what}; it must hold one "
                                    "subfolder of images per class")
-    found = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    # Hidden folders (.ipynb_checkpoints, .git) and macOS archive debris are not classes: taken as
+    # classes they would be label 0, 1, ... and shift every real label.
+    found = tuple(sorted(p.name for p in root.iterdir()
+                         if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX"))
     classes = classes or found
     if missing := sorted(set(found) - set(classes)):
         raise DatasetError(f"{str(root)!r} has class folders {missing} not among the classes {list(classes)}")
@@ -136,7 +139,7 @@ def load_image_folder(root: str | Path, channels: int, image_size: int,
         for path in files:
             try:
                 with Image.open(path) as img:
-                    img = img.convert(mode).resize((image_size, image_size), Image.BILINEAR)
+                    img = _eight_bit(img, path).convert(mode).resize((image_size, image_size), Image.BILINEAR)
                     array = np.asarray(img, dtype=np.uint8)
             except (UnidentifiedImageError, OSError) as exc:
                 raise DatasetError(f"image {str(path)!r} cannot be decoded ({exc})") from exc
@@ -150,6 +153,28 @@ def load_image_folder(root: str | Path, channels: int, image_size: int,
         raise DatasetError(f"class folders {empty} under {str(root)!r} hold no images ({', '.join(IMAGE_SUFFIXES)}); "
                            "every class needs at least one")
     return ImageSet(torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64), classes)
+
+
+# Pillow modes with more than 8 bits per value, and the range each is read from.
+_WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
+
+
+def _eight_bit(img, path: Path):
+    """A 16-bit integer or float image as 8-bit grey, scaled from its mode's range (16-bit: 0..65535,
+    float: 0..1, the usual conventions). Pillow's convert("L") clips every value above 255 to 255
+    and rounds a float to 0 or 1: 16-bit scans came out nearly all white and float images all
+    black, and trained without a word. Values outside the range are refused by name."""
+    top = _WIDE_MODES.get(img.mode)
+    if top is None:
+        return img
+    from PIL import Image
+
+    values = np.asarray(img, dtype=np.float64)
+    if values.size and (values.min() < 0 or values.max() > top or not np.isfinite(values).all()):
+        raise DatasetError(f"image {str(path)!r} (Pillow mode {img.mode}) has values in [{values.min():g}, "
+                           f"{values.max():g}]; {'float images are read from [0, 1]' if top == 1.0 else 'integer images with more than 8 bits are read from [0, 65535]'}: "
+                           f"rescale it (or save it as 8-bit) first")
+    return Image.fromarray(np.round(values * (255.0 / top)).astype(np.uint8), mode="L")
 
 
 def _idx_path(folder: Path, stem: str) -> Path | None:
