@@ -67,7 +67,9 @@ class CompareConfig:
     tune_warmup_epochs: float = 0.2
     strategy: str = "continuous"
     batch_size: int = 128
-    val_size: float | int = 2000  # a fraction below 1 or a count of images
+    # A fraction below 1 or a count of images; None: 2000 on Fashion-MNIST, 10% on other data
+    # (demo.experiment_val_size).
+    val_size: float | int | None = None
     train_limit: int | None = 24000
     test_limit: int | None = None
     progress: bool = True

@@ -74,13 +74,17 @@ def reading(report: dict) -> list[str]:
     for v in variants:
         ratio = flops[f"lets-{v}"] / flops[f"scratch-{most}ep"]
         fixed = flops[f"lets-{v}"] - per_epoch  # teacher + stage 1: paid once, whatever the number of sizes
+        head = (f"- Training FLOPs of the whole family, LeTs-{v} (teacher and stage 1 included) against "
+                f"scratch for {_epochs(epochs[-1])}: {ratio:.2f}x for these {len(report['rows'])} sizes.")
+        if epochs[-1] <= 1:  # scratch's longest budget is LeTs's one tuning epoch: no size pays stage 1 back
+            lines.append(f"{head} Scratch's longest budget is 1 epoch, what LeTs spends per size, so no number of "
+                         f"sizes pays stage 1 back.")
+            continue
         # Each further size costs LeTs 1 tuning epoch and scratch `most` epochs of that size.
-        sizes_to_break_even = fixed / ((epochs[-1] - 1) * mean_size) if epochs[-1] > 1 else float("inf")
-        lines.append(f"- Training FLOPs of the whole family, LeTs-{v} (teacher and stage 1 included) against "
-                     f"scratch for {_epochs(epochs[-1])}: {ratio:.2f}x for these {len(report['rows'])} sizes. Stage 1 "
-                     f"is paid once and each further size costs LeTs 1 epoch where scratch pays {epochs[-1]}: at the "
-                     f"mean cost of these sizes, LeTs-{v} is cheaper from about {math.ceil(sizes_to_break_even)} "
-                     f"sizes on.")
+        sizes_to_break_even = fixed / ((epochs[-1] - 1) * mean_size)
+        lines.append(f"{head} Stage 1 is paid once and each further size costs LeTs 1 epoch where scratch pays "
+                     f"{epochs[-1]}: at the mean cost of these sizes, LeTs-{v} is cheaper from about "
+                     f"{math.ceil(sizes_to_break_even)} sizes on.")
     return lines
 
 

@@ -69,3 +69,29 @@ def test_demo_rejects_bad_settings_before_training(tmp_path):
         DemoConfig(stage1=["fast"])
     with pytest.raises(ValueError, match="quick and full"):
         DemoConfig.for_mode(quick=True, full=True)
+
+
+def test_reading_with_a_one_epoch_scratch_budget_says_stage_1_is_never_paid_back():
+    """`lets demo --scratch-epochs 1` trained everything, then crashed on math.ceil(inf) before
+    writing report.md and report.png."""
+    from lets_core.demo_report import reading
+
+    row = {"heads": 2, "depth": 4, "lets": {"paper": {"ft1_top1": 0.5, "direct_top1": 0.4}},
+           "scratch_top1_by_epoch": {"1": 0.3}}
+    report = {"stage1": {"paper": {"test_top1": 0.6}}, "rows": [row],
+              "costs": {"training_flops": {"lets-paper": 10.0, "scratch-1ep": 2.0}}}
+    text = "\n".join(reading(report))
+    assert "no number of sizes pays stage 1 back" in text and "5.00x" in text
+
+
+def test_validation_size_follows_the_dataset_unless_given(tmp_path):
+    """2,000 validation images (sized for Fashion-MNIST) left digits, the demo's own fallback, no
+    training images: the default is now a fraction on other data."""
+    from lets_core.demo import experiment_splits
+    from lets_core.train import DistEnv
+
+    cfg = DemoConfig(dataset="digits", out=str(tmp_path))
+    splits = experiment_splits(cfg, cfg.model_config(), DistEnv())
+    assert len(splits.val) == round(0.1 * (len(splits.train) + len(splits.val)))
+    given = DemoConfig(dataset="digits", out=str(tmp_path), val_size=50)
+    assert len(experiment_splits(given, given.model_config(), DistEnv()).val) == 50

@@ -33,8 +33,8 @@ def build(sub) -> argparse.ArgumentParser:
     p.add_argument("--stage1-epochs", type=positive_int)
     p.add_argument("--stage1-lr", type=finite_float, default=c.stage1_lr)
     p.add_argument("--tune-lr", type=finite_float, default=c.tune_lr)
-    p.add_argument("--val-size", type=val_size, help=f"validation images held out of the training data: a fraction "
-                   f"below 1 or a count (default {c.val_size})")
+    p.add_argument("--val-size", type=val_size, help="validation images held out of the training data: a fraction "
+                   "below 1 or a count (default: 2000 on Fashion-MNIST, 10%% of the training images otherwise)")
     p.add_argument("--train-limit", type=positive_int, help=f"training images (default {c.train_limit})")
     experiment_flags(p, c)
     return p
