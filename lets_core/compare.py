@@ -94,8 +94,14 @@ class CompareConfig:
         self.sizes = [tuple(int(v) for v in s) for s in self.sizes]
         if not self.sizes:
             raise ValueError("compare needs at least one Des-Net size")
+        model_cfg = self.model_config()
         for heads, depth in self.sizes:  # a size the model cannot have fails now, not after every training
-            des_param_count(self.model_config(), heads, depth)
+            des_param_count(model_cfg, heads, depth)
+        for method in self.methods:  # a baseline that makes none of the sizes would train for an empty table
+            if method not in LETS_METHODS and not any(METHODS[method].supports(model_cfg, *s) for s in self.sizes):
+                raise ValueError(f"method {method!r} can make none of the sizes {_size_names(self.sizes)} (TLEG and "
+                                 f"SWS make only the Aux-Net's width, {model_cfg.aux_heads} heads); add a size it "
+                                 f"makes or drop the method")
         if not self.tune_epochs or any(isinstance(e, bool) or int(e) != e or e < 0 for e in self.tune_epochs):
             raise ValueError(f"tune_epochs must be a non-empty list of integers >= 0, got {self.tune_epochs!r}")
         self.tune_epochs = sorted(set(int(e) for e in self.tune_epochs))
@@ -126,6 +132,10 @@ def _training_seconds(history: list[dict], wall: float) -> float:
     return wall if recorded is None else recorded
 
 
+def _size_names(sizes) -> str:
+    return ", ".join(f"{h}x{d}" for h, d in sizes)
+
+
 def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
     """Run every method of ``cfg`` and write compare.json, compare.md and compare.png."""
     env, out, started = start_experiment(cfg, env)
@@ -142,6 +152,10 @@ def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
         stage1[method] = _train_stage1(method, cfg, model_cfg, splits, teacher, stage1_recipe, out, env)
         announce(env, f"{method}: stage 1 done ({stage1[method].seconds:.0f} s)")
 
+    for method, trained in stage1.items():
+        skipped = [s for s in cfg.sizes if not trained.supports(*s)]
+        if skipped:
+            announce(env, f"{method} cannot make size(s) {_size_names(skipped)}: not in its rows of the table")
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for heads, depth in cfg.sizes:
         size = f"{heads}x{depth}"

@@ -59,6 +59,8 @@ def test_every_method_runs_end_to_end_and_the_report_is_written(tmp_path):
     # checked up front: it used to fail in the report, after every training had run
     (dict(sizes=[(2, 4), (9, 4)]), "heads=9 gives no valid width"),
     (dict(sizes=[(2, 0)]), "depth must be an integer >= 1, got 0"),
+    # it used to train the teacher and TLEG's stage 1, then print an empty table and exit 0
+    (dict(methods=["lets", "tleg"], sizes=[(2, 4)]), "method 'tleg' can make none of the sizes 2x4"),
 ])
 def test_bad_settings_are_named(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
