@@ -386,3 +386,20 @@ def test_image_folder_that_is_a_file_is_named_as_such(tmp_path, capsys):
     err = _run_error(["evaluate", "--des", str(des), "--dataset", "folder", "--data-dir", str(tmp_path / "afile")],
                      capsys)
     assert "afile' is a file, not a folder" in err
+
+
+def test_elastic_values_without_elastic_are_refused(capsys):
+    """They were dropped without a word: the run trained the paper's stage 1."""
+    err = _run_error(["train-aux", "--dataset", "digits", "--alpha", "0", "--elastic-random", "3",
+                      "--elastic-weight", "5"], capsys)
+    assert "--elastic-random, --elastic-weight only apply to elastic stage 1: add --elastic" in err
+
+
+def test_an_elastic_target_that_distills_needs_the_teacher_even_at_alpha_0(tmp_path, capsys):
+    """With --alpha 0 the teacher was never loaded, so a given --teacher was reported missing."""
+    err = _run_error(["train-aux", "--dataset", "digits", "--alpha", "0", "--elastic", "--out", str(tmp_path / "a")],
+                     capsys)
+    assert "--elastic-target teacher distills from a teacher: pass --teacher" in err
+    err = _run_error(["train-aux", "--dataset", "digits", "--alpha", "0", "--elastic", "--teacher",
+                      str(tmp_path / "missing"), "--out", str(tmp_path / "a")], capsys)
+    assert "missing" in err and "distills from a teacher: pass --teacher" not in err  # the teacher is read

@@ -106,16 +106,19 @@ def stage1_flags(p: argparse.ArgumentParser) -> None:
                    help="lr multiplier of the G coefficients (default: the recipe's)")
     g.add_argument("--elastic", action="store_true", help="also train sampled Des-Nets at every step "
                    "(the smallest size plus --elastic-random random sizes)")
-    g.add_argument("--elastic-random", type=count, default=e.num_random,
-                   help="random sizes per step besides the smallest")
+    # The --elastic-* values default to None so that one given without --elastic can be refused
+    # (it was silently dropped); train-aux fills in ElasticConfig's defaults.
+    g.add_argument("--elastic-random", type=count,
+                   help=f"random sizes per step besides the smallest (default {e.num_random})")
     g.add_argument("--elastic-min-heads", type=positive_int, help="smallest heads sampled (default: the learngene's)")
     g.add_argument("--elastic-min-depth", type=positive_int, help="smallest depth sampled (default: the learngene's)")
     g.add_argument("--elastic-max-depth", type=positive_int, help="largest depth sampled (default: the Aux depth)")
-    g.add_argument("--elastic-target", choices=ELASTIC_TARGETS, default=e.target,
-                   help="what the sampled Des-Nets distill from")
-    g.add_argument("--elastic-weight", type=finite_float, default=e.weight, help="weight of the Des-Nets' mean loss")
-    g.add_argument("--elastic-strategy", choices=STRATEGIES, default=e.strategy,
-                   help="selection of the sampled Des-Nets (emit with the same one)")
+    g.add_argument("--elastic-target", choices=ELASTIC_TARGETS,
+                   help=f"what the sampled Des-Nets distill from (default {e.target})")
+    g.add_argument("--elastic-weight", type=finite_float,
+                   help=f"weight of the Des-Nets' mean loss (default {e.weight})")
+    g.add_argument("--elastic-strategy", choices=STRATEGIES,
+                   help=f"selection of the sampled Des-Nets (emit with the same one; default {e.strategy})")
 
 
 def des_flags(p: argparse.ArgumentParser, required: bool) -> None:

@@ -32,11 +32,15 @@ def run(args: argparse.Namespace) -> int:
     with distributed_session(args.device) as env:
         cfg = inputs.model_config(args, None)
         lg = cfg.learngene
+        elastic = _elastic(args)
         teacher_meta = None
-        if args.alpha > 0:
+        # The objective distills from the teacher through alpha, or through the elastic Des-Nets' target.
+        needs_teacher = (f"--alpha {args.alpha}" if args.alpha > 0 else
+                         f"--elastic-target {elastic.target}" if elastic is not None and elastic.target != "aux" else None)
+        if needs_teacher is not None:
             if not args.teacher:
-                raise ValueError(f"--alpha {args.alpha} distills from a teacher: pass --teacher (a folder from "
-                                 "`lets train-teacher`), or --alpha 0 for the no-distillation ablation")
+                raise ValueError(f"{needs_teacher} distills from a teacher: pass --teacher (a folder from "
+                                 "`lets train-teacher`), or --alpha 0 (and --elastic-target aux) for no distillation")
             teacher_meta = inputs.teacher_meta(args)  # a wrong path fails before the data is read
         splits = inputs.splits(args, image_size=inputs.given(args.image_size, lg.img_size),
                                channels=inputs.given(args.channels, lg.in_chans))
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                                    in_chans=splits.in_chans, img_size=splits.image_size)
         cfg = _apply_stage1_recipe(args, cfg, len(splits.train), env.is_main)
         result = train_aux(cfg, splits, inputs.recipe(args), args.out, teacher=teacher,
-                           resume=args.resume, env=env, elastic=_elastic(args))
+                           resume=args.resume, env=env, elastic=elastic)
         test = evaluate_split(result.model, splits, env=env)
         if env.is_main:
             print(f"Aux-Net: test top-1 {test['top1']:.4f}; bundle saved in {Path(args.out) / 'bundle'}")
@@ -83,9 +87,19 @@ def _apply_stage1_recipe(args: argparse.Namespace, cfg: LetsConfig, train_images
     return cfg
 
 
-def _elastic(args: argparse.Namespace):
+# The --elastic-* flags and the ElasticConfig fields they set.
+ELASTIC_FLAGS = {"elastic_random": "num_random", "elastic_min_heads": "min_heads", "elastic_min_depth": "min_depth",
+                 "elastic_max_depth": "max_depth", "elastic_target": "target", "elastic_weight": "weight",
+                 "elastic_strategy": "strategy"}
+
+
+def _elastic(args: argparse.Namespace) -> ElasticConfig | None:
+    """The elastic stage-1 settings of --elastic (None without it); an --elastic-* value given
+    without --elastic is refused, since it would change nothing."""
+    given = {field: getattr(args, flag) for flag, field in ELASTIC_FLAGS.items() if getattr(args, flag) is not None}
     if not args.elastic:
+        if given:
+            flags = ", ".join("--" + flag.replace("_", "-") for flag in ELASTIC_FLAGS if getattr(args, flag) is not None)
+            raise ValueError(f"{flags} only apply to elastic stage 1: add --elastic, or drop them")
         return None
-    return ElasticConfig(num_random=args.elastic_random, min_heads=args.elastic_min_heads,
-                         min_depth=args.elastic_min_depth, max_depth=args.elastic_max_depth,
-                         target=args.elastic_target, weight=args.elastic_weight, strategy=args.elastic_strategy)
+    return ElasticConfig(**given)
