@@ -23,6 +23,13 @@ def load(folders: list[str]) -> list[dict]:
     for f, r in zip(folders[1:], reports[1:]):
         if strip(r) != strip(reports[0]):
             raise SystemExit(f"{f} was not run with the same settings as {folders[0]} (apart from the seed)")
+    # The same run twice (or two runs of one seed) would count as independent seeds.
+    seen: dict[object, str] = {}
+    for f, r in zip(folders, reports):
+        seed = r["config"]["seed"]
+        if seed in seen:
+            raise SystemExit(f"{f} and {seen[seed]} are both seed {seed}; give one run per seed")
+        seen[seed] = f
     return reports
 
 
@@ -33,9 +40,12 @@ def main() -> None:
     args = parser.parse_args()
     reports = load(args.folders)
     seeds = [r["config"]["seed"] for r in reports]
-    lines = [f"Seeds {seeds}; test top-1 (%), mean [min, max] over seeds.", "",
-             "| Des-Net | method | direct | + 1 ep | + 2 ep |", "|---|---|---|---|---|"]
     sizes = reports[0]["results"]
+    # The tuning lengths the runs have (the header follows them: it used to say direct, +1, +2 always).
+    lengths = list(next(iter(next(iter(sizes.values())).values()))["top1_by_epochs"])
+    header = ["direct" if e == "0" else f"+ {e} ep" for e in lengths]
+    lines = [f"Seeds {seeds}; test top-1 (%), mean [min, max] over seeds.", "",
+             "| Des-Net | method | " + " | ".join(header) + " |", "|---|---|" + "---|" * len(header)]
     for size in sizes:
         for method in sizes[size]:
             cells = []
@@ -43,6 +53,10 @@ def main() -> None:
                 v = [100 * r["results"][size][method]["top1_by_epochs"][e] for r in reports]
                 cells.append(f"{statistics.mean(v):.2f} [{min(v):.1f}, {max(v):.1f}]")
             lines.append(f"| H{size.replace('x', '-L')} | {method} | " + " | ".join(cells) + " |")
+    if "1" not in lengths:
+        lines += ["", "No run tuned for 1 epoch, so there is no LeTs + 1 ep comparison."]
+        finish(lines, args.markdown)
+        return
     lines += ["", "LeTs + 1 ep against each rival + 1 ep: mean gap in points (seeds where LeTs is ahead).", ""]
     rivals = [m for m in reports[0]["methods"] if m not in LETS and m != "scratch"]
     lines += ["| LeTs variant | rival | " + " | ".join(f"H{s.replace('x', '-L')}" for s in sizes) + " |",
@@ -58,10 +72,14 @@ def main() -> None:
                                - r["results"][size][rival]["top1_by_epochs"]["1"]) for r in reports]
                 cells.append(f"{statistics.mean(gaps):+.2f} ({sum(g > 0 for g in gaps)}/{len(gaps)})")
             lines.append(f"| {lets} | {rival} | " + " | ".join(cells) + " |")
+    finish(lines, args.markdown)
+
+
+def finish(lines: list[str], markdown: Path | None) -> None:
     text = "\n".join(lines)
     print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    if markdown:
+        markdown.write_text(text + "\n")
 
 
 if __name__ == "__main__":

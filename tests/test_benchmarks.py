@@ -179,3 +179,22 @@ def test_compare_seeds_averages_and_counts_the_seeds_lets_is_ahead(tmp_path):
     refused = subprocess.run([sys.executable, str(BENCHMARKS / "compare_seeds.py"), str(tmp_path / "s0"),
                               str(tmp_path / "s2")], capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "not run with the same settings" in refused.stderr
+
+
+def test_compare_seeds_refuses_a_seed_twice_and_labels_the_lengths_it_has(tmp_path):
+    _compare_json(tmp_path / "s0", 0, 0.72, 0.70)
+    twice = subprocess.run([sys.executable, str(BENCHMARKS / "compare_seeds.py"), str(tmp_path / "s0"),
+                            str(tmp_path / "s0")], capture_output=True, text=True, timeout=60)
+    assert twice.returncode != 0 and "are both seed 0; give one run per seed" in twice.stderr
+    _compare_json(tmp_path / "s1", 1, 0.70, 0.71)
+    done = run("compare_seeds.py", str(tmp_path / "s0"), str(tmp_path / "s1"), tmp_path=tmp_path)
+    assert "| Des-Net | method | direct | + 1 ep |\n|---|---|---|---|" in done.stdout
+    for folder in ("s0", "s1"):  # runs without a 1-epoch tuning: the table, and no gap table
+        path = tmp_path / folder / "compare.json"
+        report = json.loads(path.read_text())
+        for methods in report["results"].values():
+            for result in methods.values():
+                result["top1_by_epochs"] = {"0": result["top1_by_epochs"]["0"], "2": 0.5}
+        path.write_text(json.dumps(report))
+    done = run("compare_seeds.py", str(tmp_path / "s0"), str(tmp_path / "s1"), tmp_path=tmp_path)
+    assert "| direct | + 2 ep |" in done.stdout and "No run tuned for 1 epoch" in done.stdout
