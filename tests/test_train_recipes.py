@@ -16,8 +16,9 @@ from lets_core.train.recipes import LARGE_DATASET, RECIPES, resolve_recipe
 def test_auto_picks_by_dataset_size_and_sizes_epochs_by_steps():
     small = resolve_recipe("auto", train_images=4000, batch_size=128)
     assert small.name == "small-data"
-    # 32 steps per epoch (4000 / 128 rounded up): 2000 steps need 63 whole epochs.
-    assert small.epochs == -(-2000 // 32) and small.epochs * 32 >= RECIPES["small-data"].min_steps
+    # 31 steps per epoch (4000 / 128 rounded down, as the loader drops the last partial batch): 2000
+    # steps need 65 whole epochs (with 32 it said 63, which trains 1953 steps).
+    assert small.epochs == -(-2000 // 31) and small.epochs * 31 >= RECIPES["small-data"].min_steps
     assert resolve_recipe("auto", train_images=58000, batch_size=128).epochs == RECIPES["small-data"].min_epochs
     big = resolve_recipe("auto", train_images=LARGE_DATASET, batch_size=512)
     assert big.name == "paper" and big.lr == 5e-4 and big.warmup_epochs == 5 and big.epochs == 300
@@ -65,3 +66,15 @@ def test_small_data_warm_up_lasts_at_least_its_minimum_number_of_steps(images):
     assert warmup_steps >= RECIPES["small-data"].min_warmup_steps == 50
     assert recipe.warmup_epochs >= RECIPES["small-data"].warmup_epochs  # never shorter than 0.5 epochs
     assert recipe.warmup_epochs < recipe.epochs
+
+
+def test_a_warm_up_as_long_as_the_run_is_reported(tmp_path):
+    """The learning rate only ramped and never decayed, without a word."""
+    import lets_core
+    from lets_core.train import fit
+    from train_helpers import quick_recipe, small_splits
+
+    splits = small_splits(tmp_path)
+    with pytest.warns(UserWarning, match=r"warm-up \(3 epochs\) is as long as the run \(2 epochs\)"):
+        fit(lets_core.AuxNet(lets_core.presets.tiny()), splits, quick_recipe(epochs=2, warmup_epochs=3.0, alpha=0.0),
+            kind="aux")

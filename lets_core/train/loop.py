@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -99,6 +100,10 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
     optimizer = build_optimizer(model, scaled_lr(cfg.lr, cfg.batch_size, cfg.lr_base_batch), cfg.weight_decay,
                                 cfg.lr_scales())
     scheduler = warmup_cosine(optimizer, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)), cfg.min_lr_ratio)
+    if cfg.warmup_epochs >= cfg.epochs > 0 and env.is_main:
+        warnings.warn(f"the warm-up ({cfg.warmup_epochs:g} epochs) is as long as the run ({cfg.epochs} epochs): the "
+                      f"learning rate only ramps up and never follows the cosine decay; shorten --warmup-epochs or "
+                      f"train longer", stacklevel=2)
     amp_dtype = _amp_dtype(cfg.amp, env.device)
     scaler = torch.amp.GradScaler(env.device.type, enabled=amp_dtype == torch.float16)
 
