@@ -33,11 +33,12 @@ from . import presets
 from .baselines import ALIASES, METHODS
 from .compare_report import LETS_METHODS, write_compare_report
 from .config import LetsConfig
-from .demo import (DEMO_DATASETS, announce, experiment_recipe, experiment_splits, experiment_teacher,
-                   start_experiment)
+from .demo import (DEMO_DATASETS, announce, check_positive_counts, experiment_recipe, experiment_sizes,
+                   experiment_splits, experiment_teacher, start_experiment)
 from .des import des_param_count, emit_des
 from .elastic import ElasticConfig
 from .errors import DesSizeError
+from .selection import STRATEGIES
 from .train import SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, history_seconds, train_aux
 
 METHOD_NAMES = LETS_METHODS + tuple(METHODS)
@@ -91,9 +92,10 @@ class CompareConfig:
         if not self.methods or unknown:
             raise ValueError(f"methods must be a non-empty list of {list(METHOD_NAMES)}, got {self.methods!r}")
         self.methods = list(dict.fromkeys(canonical))
-        self.sizes = [tuple(int(v) for v in s) for s in self.sizes]
-        if not self.sizes:
-            raise ValueError("compare needs at least one Des-Net size")
+        self.sizes = experiment_sizes(self.sizes)
+        check_positive_counts(self, "teacher_epochs", "stage1_epochs", "batch_size")
+        if self.strategy not in STRATEGIES:  # emit_des would refuse it only after every stage 1
+            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
         model_cfg = self.model_config()
         for heads, depth in self.sizes:  # a size the model cannot have fails now, not after every training
             des_param_count(model_cfg, heads, depth)

@@ -32,9 +32,11 @@ from .bundle import TENSORS_FILE
 from .config import F_INIT_SCHEMES, G_INIT_SCHEMES, LetsConfig
 from .data import FASHION_MNIST_INSTALL, Splits, fashion_mnist_available, load_splits
 from .demo_cost import des_flops, family_costs, forward_flops
-from .depth_plan import auto_depth_plan
+from .depth_plan import as_integer, auto_depth_plan
 from .des import des_param_count, emit_des
 from .elastic import TARGETS, ElasticConfig
+from .errors import DesSizeError
+from .selection import STRATEGIES, size_pair
 from .storage import storage_report
 from .train import (BUNDLE_DIR, SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, scratch_des,
                     train_aux, train_teacher)
@@ -114,11 +116,14 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if self.dataset not in DEMO_DATASETS:
             raise ValueError(f"demo dataset must be one of {list(DEMO_DATASETS)}, got {self.dataset!r}")
-        self.sizes = [tuple(int(v) for v in s) for s in self.sizes]
-        if not self.sizes:
-            raise ValueError("the demo needs at least one Des-Net size")
-        if not self.scratch_epochs or any(e < 1 for e in self.scratch_epochs):
+        self.sizes = experiment_sizes(self.sizes)
+        if not self.scratch_epochs or any(as_integer(e) is None or e < 1 for e in self.scratch_epochs):
             raise ValueError(f"scratch_epochs must be a non-empty list of positive integers, got {self.scratch_epochs!r}")
+        check_positive_counts(self, "teacher_epochs", "aux_epochs", "batch_size")
+        if as_integer(self.elastic_random) is None or self.elastic_random < 0:
+            raise ValueError(f"DemoConfig.elastic_random must be an integer >= 0, got {self.elastic_random!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
         self.scratch_epochs = sorted(set(int(e) for e in self.scratch_epochs))
         bad = [v for v in self.stage1 if v not in STAGE1_VARIANTS]
         if not self.stage1 or bad:
@@ -139,6 +144,30 @@ class DemoConfig:
     def elastic_config(self) -> ElasticConfig:
         return ElasticConfig(num_random=self.elastic_random, target=self.elastic_target,
                              weight=self.elastic_weight, strategy=self.strategy)
+
+
+def experiment_sizes(sizes: Any) -> list[tuple[int, int]]:
+    """Des sizes of an experiment as (heads, depth) integer pairs, each once, in the order given.
+    Anything else is refused by name: int(2.9) used to make a 2.9-head request size 2, a size given
+    twice was trained and reported twice, and a malformed entry failed deep in the run."""
+    result: list[tuple[int, int]] = []
+    for entry in sizes:
+        pair = tuple(as_integer(v) for v in size_pair(entry))
+        if None in pair:
+            raise DesSizeError(f"each Des size must be a pair of integers (heads, depth), got {entry!r}")
+        if pair not in result:
+            result.append(pair)  # type: ignore[arg-type]
+    if not result:
+        raise ValueError("an experiment needs at least one Des-Net size")
+    return result
+
+
+def check_positive_counts(cfg: Any, *names: str) -> None:
+    """Epoch counts and batch sizes of an experiment configuration: integers >= 1."""
+    for name in names:
+        value = getattr(cfg, name)
+        if as_integer(value) is None or value < 1:
+            raise ValueError(f"{type(cfg).__name__}.{name} must be an integer >= 1, got {value!r}")
 
 
 def pick_dataset(cfg: DemoConfig) -> str:

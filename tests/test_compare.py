@@ -61,6 +61,9 @@ def test_every_method_runs_end_to_end_and_the_report_is_written(tmp_path):
     (dict(sizes=[(2, 0)]), "depth must be an integer >= 1, got 0"),
     # it used to train the teacher and TLEG's stage 1, then print an empty table and exit 0
     (dict(methods=["lets", "tleg"], sizes=[(2, 4)]), "method 'tleg' can make none of the sizes 2x4"),
+    # the Python API has no argparse choices: emit_des refused it only after every stage 1
+    (dict(strategy="top-L2"), "strategy must be one of"),
+    (dict(stage1_epochs=0), "CompareConfig.stage1_epochs must be an integer >= 1, got 0"),
 ])
 def test_bad_settings_are_named(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -95,3 +95,22 @@ def test_validation_size_follows_the_dataset_unless_given(tmp_path):
     assert len(splits.val) == round(0.1 * (len(splits.train) + len(splits.val)))
     given = DemoConfig(dataset="digits", out=str(tmp_path), val_size=50)
     assert len(experiment_splits(given, given.model_config(), DistEnv()).val) == 50
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(sizes=[(2.9, 4)]), r"pair of integers \(heads, depth\), got \(2.9, 4\)"),  # int() made it size 2
+    (dict(sizes=[(2, 4, 6)]), r"\(heads, depth\) pair, got \(2, 4, 6\)"),
+    (dict(sizes=[4]), r"\(heads, depth\) pair, got 4"),
+    (dict(scratch_epochs=[1.7, 2]), "scratch_epochs must be a non-empty list of positive integers"),
+    (dict(aux_epochs=0), "DemoConfig.aux_epochs must be an integer >= 1, got 0"),
+    (dict(batch_size=0), "DemoConfig.batch_size must be an integer >= 1, got 0"),
+    (dict(elastic_random=-1), "DemoConfig.elastic_random must be an integer >= 0, got -1"),
+    (dict(strategy="top-L2"), "strategy must be one of"),
+])
+def test_demo_settings_are_checked_when_configured(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        DemoConfig(**overrides)
+
+
+def test_a_size_given_twice_is_run_once():
+    assert DemoConfig(sizes=[(2, 4), (3, 6), (2, 4)]).sizes == [(2, 4), (3, 6)]
