@@ -73,6 +73,16 @@ def test_image_label_count_mismatch(tmp_path):
         load_fashion_mnist("test", folder)
 
 
+def test_float_idx_images_are_named(tmp_path):
+    """A float32 IDX image file reached torch as a big-endian array and failed on its byte order."""
+    folder = fake_fashion_mnist(tmp_path / "fm")
+    values = np.zeros((32, 28, 28), dtype=">f4")
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(bytes([0, 0, 0x0D, 3]) + b"".join(d.to_bytes(4, "big") for d in values.shape) + values.tobytes())
+    with pytest.raises(DatasetError, match=r"holds float32 values; Fashion-MNIST images are uint8 \(IDX type 0x08\)"):
+        load_fashion_mnist("test", folder)
+
+
 def test_env_var_and_path_argument(tmp_path, monkeypatch):
     folder = fake_fashion_mnist(tmp_path / "fm")
     monkeypatch.setenv("LETS_FASHION_MNIST_DIR", str(folder))
@@ -204,3 +214,13 @@ def test_hidden_and_archive_folders_are_not_classes(tmp_path):
         (tmp_path / name).mkdir()
         Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / name / "x.png")
     assert load_image_folder(tmp_path, 1, 4).classes == ("cat", "dog")
+
+
+@pytest.mark.parametrize("val_size, message", [
+    (5.0, r"a float is a fraction of the training images and must be below 1; give a count as an integer \(5\)"),
+    (1.5, "a float is a fraction of the training images and must be below 1"),
+    (0.0001, "is less than one image"),  # it gave 0 validation images: training ran unvalidated
+])
+def test_val_size_floats_are_fractions_and_a_positive_one_keeps_an_image(val_size, message):
+    with pytest.raises(DatasetError, match=message):
+        load_splits("digits", val_size=val_size)

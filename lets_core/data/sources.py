@@ -81,6 +81,10 @@ def load_fashion_mnist(split: str, root: str | Path | None = None) -> ImageSet:
                 f"${FASHION_MNIST_ENV} or --data-dir at a folder holding the four IDX files")
         paths.append(path)
     images, labels = read_idx(paths[0], expect_ndim=3), read_idx(paths[1], expect_ndim=1)
+    # Fashion-MNIST's images are bytes; another IDX type would reach torch as a big-endian array.
+    if images.dtype != np.uint8:
+        raise DatasetError(f"{str(paths[0])!r} holds {images.dtype.name} values; Fashion-MNIST images are uint8 "
+                           f"(IDX type 0x08)")
     if images.shape[0] != labels.shape[0]:
         raise DatasetError(f"{str(paths[0])!r} holds {images.shape[0]} images but {str(paths[1])!r} "
                            f"holds {labels.shape[0]} labels; one of the files is damaged")

@@ -115,9 +115,16 @@ def _hold_out(data: ImageSet, gen: torch.Generator) -> tuple[ImageSet, ImageSet]
 def _count(size: float | int, total: int, what: str) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size < 0:
         raise DatasetError(f"{what} must be a fraction in [0, 1) or a count >= 0, got {size!r}")
+    if isinstance(size, float) and size >= 1:  # a whole float (5.0) reads as a fraction, not a count
+        raise DatasetError(f"{what}={size!r}: a float is a fraction of the training images and must be below 1; "
+                           f"give a count as an integer ({int(size)})" if size.is_integer() else
+                           f"{what}={size!r}: a float is a fraction of the training images and must be below 1")
     n = int(round(size * total)) if isinstance(size, float) else size
-    if (isinstance(size, float) and size >= 1) or n >= total:
+    if n >= total:
         raise DatasetError(f"{what}={size!r} would leave no training images out of {total}")
+    if n == 0 and size > 0:  # a positive fraction that rounds to no image: training would run unvalidated
+        raise DatasetError(f"{what}={size!r} of {total} images is less than one image; give at least "
+                           f"{1 / total:.2g} or a count")
     return n
 
 
