@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from typing import Any
 
 import torch
@@ -31,6 +32,8 @@ def vit_kwargs(lg: LearngeneConfig, width: int, depth: int, drop_path_rate: floa
 
     Only JSON-serializable values, since they are written verbatim into a Des-Net's config.json.
     """
+    # Plain ints (numpy integers pass as sizes elsewhere): timm's drop-path schedule and config.json need them.
+    width, depth = operator.index(width), operator.index(depth)
     return dict(
         img_size=lg.img_size,
         patch_size=lg.patch_size,

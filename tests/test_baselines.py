@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 import pytest
 import torch
 from torch import nn
@@ -104,6 +106,9 @@ def test_emitted_models_have_the_requested_shape_and_run(name):
         assert model(_x(2)).shape == (2, 10)
         params = [p.data_ptr() for p in model.parameters()]
         assert len(params) == len(set(params)), "emitted layers must not share storage (they are tuned apart)"
+    # numpy integers are sizes, as for emit_des (weight selection and the nested ViT refused them)
+    heads, depth = sizes[0]
+    assert len(METHODS[name].emit(source, np.int64(heads), np.int64(depth)).blocks) == depth
 
 
 def test_emitted_model_fine_tunes_and_saves_like_a_des_net(tmp_path):

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..config import LetsConfig
-from ..depth_plan import auto_depth_plan
+from ..depth_plan import as_integer, auto_depth_plan
 from ..errors import DesSizeError
 
 # Per-block tensors of timm's Block (qkv_bias=True, no LayerScale) and which index set each axis uses:
@@ -72,11 +72,13 @@ def layer_plan(cfg: LetsConfig, depth: int) -> list[int]:
 
 
 def check_heads(cfg: LetsConfig, heads: object, method: str) -> int:
-    """``heads`` as an int in [1, Aux heads], or a DesSizeError naming the range."""
-    if isinstance(heads, bool) or not isinstance(heads, int) or not 1 <= heads <= cfg.aux_heads:
+    """``heads`` as an int in [1, Aux heads] (integer-likes such as numpy integers accepted, as
+    emit_des does), or a DesSizeError naming the range."""
+    count = as_integer(heads)
+    if count is None or not 1 <= count <= cfg.aux_heads:
         raise DesSizeError(f"{method} selects sub-networks of the {cfg.aux_heads}-head Aux-shaped ViT: heads must be "
                            f"an integer in [1, {cfg.aux_heads}], got {heads!r}")
-    return heads
+    return count
 
 
 def sub_state(cfg: LetsConfig, full: dict[str, Tensor], sub: SubNet) -> dict[str, Tensor]:
