@@ -169,3 +169,16 @@ def test_a_truncated_compiled_library_falls_back_instead_of_killing_the_interpre
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("False "), done.stdout
     assert "is damaged" in done.stdout and "bytes where the build wrote" in done.stdout
+
+
+def test_a_loss_that_is_not_finite_before_any_update_names_the_loss_settings(tmp_path):
+    """An elastic weight of 1e300 made the first loss inf, and the error blamed the learning rate."""
+    from lets_core.elastic import ElasticConfig, ElasticObjective
+    from lets_core.train import fit
+    from train_helpers import quick_recipe, small_splits
+    splits = small_splits(tmp_path)
+    cfg, recipe = lets_core.presets.tiny(), quick_recipe(epochs=1, alpha=0.0)
+    objective = ElasticObjective(ElasticConfig(target="aux", weight=1e300), cfg, recipe)
+    with pytest.raises(FloatingPointError, match=r"no update has been made yet, so the loss's own settings .*"
+                                                 r"'weight': 1e\+300"):
+        fit(lets_core.AuxNet(cfg), splits, recipe, kind="aux", objective=objective)

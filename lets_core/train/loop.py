@@ -189,8 +189,11 @@ def _train_epoch(model, loader, objective, teacher, optimizer, scheduler, scaler
                     teacher_logits = teacher(x)
             loss, logits = objective(model, x, y, teacher_logits, epoch, step)
         if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower the "
-                                     f"learning rate (lr={cfg.lr}) or enable clip_grad")
+            # At the first step nothing has been learnt yet: the loss's own settings are at fault.
+            cause = (f"no update has been made yet, so the loss's own settings make it non-finite (objective: "
+                     f"{objective.settings() or 'the default'}, alpha={cfg.alpha}, tau={cfg.tau})"
+                     if scheduler.last_epoch == 0 else f"lower the learning rate (lr={cfg.lr}) or enable clip_grad")
+            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; {cause}")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if cfg.clip_grad is not None:
