@@ -175,9 +175,10 @@ def _eight_bit(img, path: Path):
 
     values = np.asarray(img, dtype=np.float64)
     if values.size and (values.min() < 0 or values.max() > top or not np.isfinite(values).all()):
+        rule = "float images are read from [0, 1]" if img.mode == "F" else \
+            "integer images with more than 8 bits are read from [0, 65535]"
         raise DatasetError(f"image {str(path)!r} (Pillow mode {img.mode}) has values in [{values.min():g}, "
-                           f"{values.max():g}]; {'float images are read from [0, 1]' if top == 1.0 else 'integer images with more than 8 bits are read from [0, 65535]'}: "
-                           f"rescale it (or save it as 8-bit) first")
+                           f"{values.max():g}]; {rule}: rescale it (or save it as 8-bit) first")
     return Image.fromarray(np.round(values * (255.0 / top)).astype(np.uint8), mode="L")
 
 

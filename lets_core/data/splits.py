@@ -116,9 +116,8 @@ def _count(size: float | int, total: int, what: str) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size < 0:
         raise DatasetError(f"{what} must be a fraction in [0, 1) or a count >= 0, got {size!r}")
     if isinstance(size, float) and size >= 1:  # a whole float (5.0) reads as a fraction, not a count
-        raise DatasetError(f"{what}={size!r}: a float is a fraction of the training images and must be below 1; "
-                           f"give a count as an integer ({int(size)})" if size.is_integer() else
-                           f"{what}={size!r}: a float is a fraction of the training images and must be below 1")
+        count = f"; give a count as an integer ({int(size)})" if size.is_integer() else ""
+        raise DatasetError(f"{what}={size!r}: a float is a fraction of the training images and must be below 1{count}")
     n = int(round(size * total)) if isinstance(size, float) else size
     if n >= total:
         raise DatasetError(f"{what}={size!r} would leave no training images out of {total}")
