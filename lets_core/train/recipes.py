@@ -10,7 +10,7 @@ thousands of images (benchmarks/results/stage1/NOTES.md has the measurements). `
 Example:
     >>> r = resolve_recipe("auto", train_images=4000, batch_size=128)
     >>> r.name, r.epochs
-    ('small-data', 63)
+    ('small-data', 65)
 """
 
 from __future__ import annotations
