@@ -22,6 +22,7 @@ from .artifacts import (digest_record, interrupted_save_hint, read_json_object, 
 from .auxnet import AuxNet
 from .config import LetsConfig
 from .errors import BundleError, LetsConfigError
+from .state_files import check_finite, unwrapped
 
 # 2: bundle.json's digest covers the configuration and every field, not only the tensor file.
 FORMAT_VERSION = 2
@@ -42,7 +43,9 @@ def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] 
     Raises :class:`BundleError` when ``directory`` is an existing file, a folder holding other
     files, or in a folder that cannot be written.
     """
+    aux = unwrapped(aux)  # a torch.compile'd Aux-Net's keys carry "_orig_mod.": no load would match them
     state = {k: v.detach().cpu().contiguous() for k, v in aux.state_dict().items()}
+    check_finite(state, "save_bundle: the Aux-Net")
     meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": aux.cfg.to_dict()}
     if training is not None:
         meta["training"] = training
@@ -87,6 +90,7 @@ def load_bundle(directory: str | Path, map_location: str | torch.device = "cpu")
         raise BundleError(f"{str(tensors_path)!r} is not a readable safetensors file: {exc}") from exc
     _check_shapes(cfg, state)
     verify_fields(record, meta, source=cfg_path)
+    check_finite(state, f"bundle {str(tensors_path)!r}", BundleError)
     # The tensors are taken as stored (assign=True): copying them into a float32 Aux-Net would turn
     # a float64 or bfloat16 bundle into another network. The skeleton is built on meta (no init).
     with torch.device("meta"):

@@ -18,6 +18,7 @@ from .depth_plan import auto_depth_plan, check_plan
 from .errors import BundleError
 from .generation import generate_state
 from .selection import check_width, select_width, selected_factors
+from .state_files import check_finite, unwrapped
 from .vit import vit_kwargs
 
 # A registered timm architecture name; every argument is overridden by model_args.
@@ -82,6 +83,7 @@ def resolve_plan(cfg: LetsConfig, depth: int | None, plan: Sequence[int] | None)
 def build_des(cfg: LetsConfig, width: int, depth: int, state: dict[str, torch.Tensor],
               drop_path_rate: float) -> VisionTransformer:
     """A timm ViT that takes ownership of ``state`` (tensors it may keep as its parameters)."""
+    check_finite(state, "the emitted Des-Net")  # from an Aux-Net with NaN or inf somewhere
     kwargs = vit_kwargs(cfg.learngene, width, depth, drop_path_rate)
     # Weights come from ``state``: skip timm's random init (slow even on meta tensors).
     model = VisionTransformer(**kwargs, weight_init="skip", device="meta")
@@ -123,6 +125,7 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
     (timm ignores it). The folder is replaced as a whole (atomically); :class:`BundleError` when
     ``directory`` is an existing file, a folder holding other files, or not writable.
     """
+    model = unwrapped(model)  # torch.compile's wrapper prefixes every key with "_orig_mod."
     kwargs = getattr(model, MODEL_ARGS_ATTR, None)
     if kwargs is None:
         raise ValueError(
@@ -132,6 +135,7 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
     kwargs = _args_of_current_head(model, kwargs)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _check_state_matches_args(state, kwargs)
+    check_finite(state, "save_des: the Des-Net")
     in_chans, img = kwargs["in_chans"], kwargs["img_size"]
     config = {
         "architecture": TIMM_ARCHITECTURE,

@@ -573,3 +573,37 @@ def test_teacher_save_failure_keeps_the_old_pair(teacher_dir, monkeypatch):
     assert {n: (teacher_dir / n).read_bytes() for n in before} == before
     assert not list(teacher_dir.glob("*.tmp"))
     load_teacher(teacher_dir)
+
+
+def test_compiled_models_save_with_plain_keys(tmp_path):
+    """A torch.compile'd Aux-Net's state dict keys carry "_orig_mod.": its bundle used to be
+    written, signed, and never loadable."""
+    aux = _tiny_aux()
+    loaded = lets_core.load_bundle(lets_core.save_bundle(torch.compile(aux, backend="eager"), tmp_path / "b"))
+    assert torch.equal(loaded.width.f_e, aux.width.f_e)
+    des = lets_core.emit_des(aux, heads=3, depth=4)
+    assert lets_core.load_des(lets_core.save_des(torch.compile(des, backend="eager"), tmp_path / "d")).num_classes == 10
+
+
+def test_non_finite_weights_are_refused_everywhere_they_would_pass_silently(tmp_path):
+    """One NaN in F made every emitted Des-Net NaN while emit, save and evaluate reported success."""
+    aux = _tiny_aux()
+    lets_core.save_bundle(aux, tmp_path / "good")
+    with torch.no_grad():
+        aux.width.f_e[3, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"non-finite values \(NaN or inf\) in width.f_e \(1 of"):
+        lets_core.save_bundle(aux, tmp_path / "nan")
+    with pytest.raises(ValueError, match="the emitted Des-Net holds non-finite values"):
+        lets_core.emit_des(aux, heads=3, depth=4)
+    # A bundle written before this check (same file, a NaN put in place and the digest re-signed)
+    path = tmp_path / "good"
+    from safetensors.torch import load_file, save_file
+    state = load_file(str(path / TENSORS_FILE))
+    state["width.f_e"][3, 0] = float("nan")
+    save_file(state, str(path / TENSORS_FILE))
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    meta["digest"] = artifacts.digest_record({TENSORS_FILE: path / TENSORS_FILE},
+                                             {k: v for k, v in meta.items() if k != "digest"})
+    (path / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(lets_core.BundleError, match=r"holds non-finite values .* width.f_e"):
+        lets_core.load_bundle(path)

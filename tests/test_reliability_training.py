@@ -182,3 +182,14 @@ def test_a_loss_that_is_not_finite_before_any_update_names_the_loss_settings(tmp
     with pytest.raises(FloatingPointError, match=r"no update has been made yet, so the loss's own settings .*"
                                                  r"'weight': 1e\+300"):
         fit(lets_core.AuxNet(cfg), splits, recipe, kind="aux", objective=objective)
+
+
+def test_evaluating_a_model_with_non_finite_outputs_is_refused(tmp_path):
+    """Its top-1 (argmax of NaN logits) read like a weak model's, with 'loss nan', exit 0."""
+    from lets_core.train import evaluate_split
+    from train_helpers import small_splits
+    des = lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 2, 2)
+    with torch.no_grad():
+        des.head.bias[0] = float("nan")
+    with pytest.raises(FloatingPointError, match="the model's outputs are not finite"):
+        evaluate_split(des, small_splits(tmp_path))

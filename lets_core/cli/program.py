@@ -69,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             # paper-size generation step on CPU was page faults on freshly mapped memory).
             cpu_memory.reuse_unless_disabled()
         return command.run(args) or 0
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, FloatingPointError) as exc:
         # Every user-input error in lets_core is a ValueError naming the bad value (LetsConfigError,
         # BundleError, CheckpointError, DatasetError among them); an OSError is a path that cannot
-        # be read or written. Either is the user's to fix, so one line, not a traceback.
+        # be read or written; a FloatingPointError a loss that is not finite, which names the setting
+        # to change. Each is the user's to fix, so one line, not a traceback.
         print(f"lets {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 

@@ -170,6 +170,9 @@ def evaluate(model: nn.Module, loader, env: DistEnv | None = None, amp: str = "a
     n = sums[2].item()
     if n == 0:
         raise ValueError("evaluate: the loader gave no images, so top-1 and loss are undefined")
+    if not math.isfinite(sums[0].item()):  # its top-1 (argmax of NaN logits) would read like a weak model's
+        raise FloatingPointError(f"evaluate: the loss is {sums[0].item() / n}, so the model's outputs are not finite "
+                                 f"(NaN or inf in its weights or its input)")
     return {"loss": sums[0].item() / n, "top1": sums[1].item() / n, "count": int(n)}
 
 
