@@ -99,6 +99,16 @@ def load_bundle(directory: str | Path, map_location: str | torch.device = "cpu")
     return aux
 
 
+def bundle_strategy(directory: str | Path) -> str | None:
+    """The selection strategy a bundle's elastic stage 1 trained its Des-Nets with (its
+    ``bundle.json`` ``training`` record), which emission should reuse; None for the paper's stage 1.
+    Read after :func:`load_bundle` has verified the folder."""
+    meta = read_json_object(Path(directory) / CONFIG_FILE, _WHAT_IT_IS)
+    training = meta.get("training")
+    elastic = training.get("elastic") if isinstance(training, dict) else None
+    return elastic.get("strategy") if isinstance(elastic, dict) else None
+
+
 def _config(meta: dict[str, Any], cfg_path: Path) -> LetsConfig:
     try:
         return LetsConfig.from_dict(meta["config"])

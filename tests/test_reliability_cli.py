@@ -403,3 +403,17 @@ def test_an_elastic_target_that_distills_needs_the_teacher_even_at_alpha_0(tmp_p
     err = _run_error(["train-aux", "--dataset", "digits", "--alpha", "0", "--elastic", "--teacher",
                       str(tmp_path / "missing"), "--out", str(tmp_path / "a")], capsys)
     assert "missing" in err and "distills from a teacher: pass --teacher" not in err  # the teacher is read
+
+
+def test_emit_defaults_to_the_strategy_an_elastic_bundle_was_trained_with(tmp_path, capsys):
+    """lets emit ignored bundle.json's record and emitted with 'continuous': other neurons than the
+    ones elastic stage 1 trained as Des-Nets."""
+    from lets_core.elastic import ElasticConfig
+    training = {"elastic": ElasticConfig(strategy="top-l2", target="aux").to_dict()}
+    bundle = lets_core.save_bundle(lets_core.AuxNet(lets_core.presets.tiny()), tmp_path / "b", training=training)
+    args = ["emit", "--bundle", str(bundle), "--heads", "3", "--depth", "4", "--out", str(tmp_path / "d")]
+    assert cli.main(args) == 0
+    assert "strategy top-l2" in capsys.readouterr().out
+    assert cli.main([*args, "--strategy", "continuous"]) == 0
+    captured = capsys.readouterr()
+    assert "strategy continuous" in captured.out and "trained elastically with strategy 'top-l2'" in captured.err

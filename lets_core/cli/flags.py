@@ -125,7 +125,9 @@ def des_flags(p: argparse.ArgumentParser, required: bool) -> None:
     g = p.add_argument_group("Des-Net")
     g.add_argument("--heads", type=positive_int, required=required, help="heads (width = heads x head_dim)")
     g.add_argument("--depth", type=positive_int, help="blocks (default: the plan's length)")
-    g.add_argument("--strategy", choices=STRATEGIES, default="continuous", help="which new neurons to keep")
+    g.add_argument("--strategy", choices=STRATEGIES,
+                   help="which new neurons to keep (default: the one an elastic bundle was trained with, else "
+                   "continuous)")
     g.add_argument("--plan", type=index_list,
                    help="comma-separated Aux layer per Des layer, e.g. 0,2,4,6 (default: automatic)")
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from ..bundle import bundle_strategy
 from ..config import LetsConfig
 from ..data import load_splits
 from ..train import TrainConfig
@@ -45,6 +47,18 @@ def model_config(args: argparse.Namespace, num_classes: int | None) -> LetsConfi
     if args.drop_path:
         cfg = dataclasses.replace(cfg, drop_path_rate=args.drop_path)
     return cfg
+
+
+def emit_strategy(args: argparse.Namespace, bundle: str) -> str:
+    """--strategy, or the one the bundle's elastic stage 1 trained its Des-Nets with (emitting with
+    another keeps neurons those Des-Nets never trained as a set: said on stderr, not refused)."""
+    trained = bundle_strategy(bundle)
+    if args.strategy is None:
+        return trained or "continuous"
+    if trained is not None and args.strategy != trained:
+        print(f"note: {bundle!r} was trained elastically with strategy {trained!r}; emitting with "
+              f"--strategy {args.strategy!r} keeps other neurons", file=sys.stderr)
+    return args.strategy
 
 
 def plan(text: str | list[int] | None) -> list[int] | None:

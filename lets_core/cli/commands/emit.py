@@ -22,9 +22,10 @@ def build(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     aux = load_bundle(args.bundle)
-    des = emit_des(aux, args.heads, args.depth, strategy=args.strategy, plan=inputs.plan(args.plan),
+    strategy = inputs.emit_strategy(args, args.bundle)
+    des = emit_des(aux, args.heads, args.depth, strategy=strategy, plan=inputs.plan(args.plan),
                    drop_path_rate=args.drop_path)
     save_des(des, args.out)
     params = sum(p.numel() for p in des.parameters())
-    print(f"Des-H{args.heads}-L{len(des.blocks)} ({params:,} parameters, strategy {args.strategy}) saved in {args.out}")
+    print(f"Des-H{args.heads}-L{len(des.blocks)} ({params:,} parameters, strategy {strategy}) saved in {args.out}")
     return 0

@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
             if args.heads is None:
                 raise ValueError("--bundle needs --heads (and --depth or --plan)")
             aux = load_bundle(args.bundle)
-            plan = inputs.plan(args.plan)
-            model = emit_des(aux, args.heads, args.depth, strategy=args.strategy, plan=plan,
+            plan, strategy = inputs.plan(args.plan), inputs.emit_strategy(args, args.bundle)
+            model = emit_des(aux, args.heads, args.depth, strategy=strategy, plan=plan,
                              drop_path_rate=args.drop_path)
             origin = {"source": "bundle", "bundle_sha256": state_fingerprint(aux), "heads": args.heads,
-                      "depth": len(model.blocks), "strategy": args.strategy, "plan": plan,
+                      "depth": len(model.blocks), "strategy": strategy, "plan": plan,
                       "drop_path": args.drop_path}
         elif args.heads is None or args.depth is None:
             raise ValueError("--scratch needs --heads and --depth")
