@@ -607,3 +607,12 @@ def test_non_finite_weights_are_refused_everywhere_they_would_pass_silently(tmp_
     (path / CONFIG_FILE).write_text(json.dumps(meta))
     with pytest.raises(lets_core.BundleError, match=r"holds non-finite values .* width.f_e"):
         lets_core.load_bundle(path)
+
+
+def test_a_folder_with_an_owned_file_name_is_not_deleted(tmp_path):
+    """A folder named bundle.json passed the name check and was deleted with its contents."""
+    (tmp_path / "b" / CONFIG_FILE).mkdir(parents=True)
+    (tmp_path / "b" / CONFIG_FILE / "thesis.txt").write_text("precious")
+    with pytest.raises(lets_core.BundleError, match="holds files lets_core did not write there"):
+        lets_core.save_bundle(_tiny_aux(), tmp_path / "b")
+    assert (tmp_path / "b" / CONFIG_FILE / "thesis.txt").read_text() == "precious"
