@@ -417,3 +417,10 @@ def test_emit_defaults_to_the_strategy_an_elastic_bundle_was_trained_with(tmp_pa
     assert cli.main([*args, "--strategy", "continuous"]) == 0
     captured = capsys.readouterr()
     assert "strategy continuous" in captured.out and "trained elastically with strategy 'top-l2'" in captured.err
+
+
+def test_info_json_is_one_document(capsys):
+    """It printed two or three JSON objects in a row, which json.load refuses."""
+    assert cli.main(["info", "--json", "--preset", "tiny"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {"torch", "extension", "preset"} <= set(document) and document["preset"]["aux_depth"] == 8

@@ -10,6 +10,7 @@ import torch
 
 from ...data import FASHION_MNIST_INSTALL, fashion_mnist_available
 from ...data.sources import fashion_mnist_dir
+from ...info import extension_info, format_info
 from ..choices import PRESETS
 from ..flags import subparser
 
@@ -30,13 +31,15 @@ def run(args: argparse.Namespace) -> int:
              "timm": timm.__version__, "threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available(),
              "fashion_mnist": str(fashion_mnist_dir()) if fashion_mnist_available() else
              f"not installed ({FASHION_MNIST_INSTALL})"}
-    print(json.dumps(facts, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in facts.items()))
-    try:
-        from ... import info as extension_info
-    except ImportError:
-        print("compiled extension report: not available in this lets_core")
-    else:
-        extension_info.main(["--json"] if args.json else [])
+    extension = extension_info()
+    if args.json:  # one JSON document, so that json.load reads it (it used to be two or three in a row)
+        document = {**facts, "extension": extension}
+        if args.preset:
+            document["preset"] = PRESETS[args.preset]().to_dict()
+        print(json.dumps(document, indent=2))
+        return 0
+    print("\n".join(f"{k}: {v}" for k, v in facts.items()))
+    print(format_info(extension))
     if args.preset:
         print(PRESETS[args.preset]().to_json())
     return 0
