@@ -424,3 +424,11 @@ def test_info_json_is_one_document(capsys):
     assert cli.main(["info", "--json", "--preset", "tiny"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert {"torch", "extension", "preset"} <= set(document) and document["preset"]["aux_depth"] == 8
+
+
+def test_evaluate_checks_its_seed_and_refuses_a_teacher_arch_it_would_ignore(tmp_path, capsys):
+    err = _parse_error(["evaluate", "--des", "d", "--seed", "-1"], capsys)
+    assert "--seed: must be an integer in [0, 2**63 - 1], got '-1'" in err
+    des = lets_core.save_des(lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 2, 2), tmp_path / "d")
+    err = _run_error(["evaluate", "--des", str(des), "--teacher-arch", "resnet18", "--dataset", "digits"], capsys)
+    assert "--teacher-arch describes a --teacher checkpoint file" in err

@@ -11,7 +11,7 @@ from .. import inputs
 from ..choices import DEVICES, SPLITS
 from ..fits import check_des_fits, check_fits
 from ..flags import data_flags, subparser
-from ..types import positive_int
+from ..types import positive_int, seed
 
 
 def build(sub) -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def build(sub) -> argparse.ArgumentParser:
                    "channels and image size are the data's)")
     p.add_argument("--split", choices=SPLITS, default="test")
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the train/val split")
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--json", action="store_true")
     data_flags(p)
@@ -33,6 +33,8 @@ def build(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     # The parser lets exactly one of --des, --bundle, --teacher through.
+    if args.teacher_arch is not None and args.teacher is None:  # it would be ignored
+        raise ValueError("--teacher-arch describes a --teacher checkpoint file; it does not apply to --des or --bundle")
     model, meta = None, {}
     if args.des is not None:
         model = load_des(args.des)
