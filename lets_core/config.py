@@ -151,6 +151,10 @@ class LetsConfig:
     drop_path_rate: float = 0.0
 
     def __post_init__(self) -> None:
+        for name, kind in (("learngene", LearngeneConfig), ("transform", TransformConfig)):
+            if not isinstance(getattr(self, name), kind):  # a dict here failed later as an AttributeError
+                raise LetsConfigError(f"LetsConfig.{name} must be a {kind.__name__} (LetsConfig.from_dict reads "
+                                      f"dicts), got {type(getattr(self, name)).__name__}")
         lg, tf = self.learngene, self.transform
         _positive_int("LetsConfig", "aux_embed_dim", self.aux_embed_dim)
         _positive_int("LetsConfig", "aux_depth", self.aux_depth)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from .config import LearngeneConfig, LetsConfig, TransformConfig
+from .errors import LetsConfigError
 
 
 def paper(num_classes: int = 1000) -> LetsConfig:
@@ -46,5 +47,7 @@ def ligo(cfg: LetsConfig) -> LetsConfig:
     >>> cfg.transform.layout, cfg.transform.group_size, cfg.num_f_sets
     ('ligo', 8, 8)
     """
+    if not isinstance(cfg, LetsConfig):
+        raise LetsConfigError(f"ligo takes a LetsConfig (LetsConfig.from_dict reads dicts), got {type(cfg).__name__}")
     transform = dataclasses.replace(cfg.transform, layout="ligo", group_size=cfg.learngene.depth)
     return dataclasses.replace(cfg, transform=transform)

@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .auxnet import AuxNet
+from .depth_plan import as_integer
 from .des import des_param_count
+from .errors import DesSizeError
+from .selection import size_pair
 
 
 @dataclass(frozen=True)
 class StorageReport:
-    """Parameters stored by a bundle next to those of the Des-Nets it can emit."""
+    """Parameters stored by a bundle next to those of the Des-Nets it can emit. ``bundle_params``
+    counts the trainable ones (learngene, F, G, pos_embed); the bundle file also holds the
+    learngene's own frozen position embedding, which no Des-Net uses."""
 
     bundle_params: int
     des_sizes: tuple[tuple[int, int], ...]
@@ -23,7 +28,7 @@ class StorageReport:
         return sum(self.des_params)
 
     def __str__(self) -> str:
-        lines = [f"bundle (stored once): {self.bundle_params / 1e6:.1f} M parameters"]
+        lines = [f"bundle (stored once): {self.bundle_params / 1e6:.1f} M trainable parameters"]
         lines += [f"  Des-H{h}-L{l}: {n / 1e6:.1f} M" for (h, l), n in zip(self.des_sizes, self.des_params)]
         lines.append(f"{len(self.des_sizes)} Des-Nets stored separately: {self.des_total / 1e6:.1f} M parameters "
                      f"({self.des_total / max(self.bundle_params, 1):.1f}x the bundle)")
@@ -32,7 +37,13 @@ class StorageReport:
 
 def storage_report(aux: AuxNet, sizes: Sequence[tuple[int, int]]) -> StorageReport:
     """Compare the bundle's stored parameters with ``sizes`` = [(heads, depth), ...] Des-Nets."""
-    sizes = tuple((int(h), int(l)) for h, l in sizes)
+    checked = []
+    for entry in sizes:  # int() truncated 3.9 heads to 3 and took strings
+        heads, depth = (as_integer(v) for v in size_pair(entry))
+        if heads is None or depth is None:
+            raise DesSizeError(f"each Des size must be a pair of integers (heads, depth), got {entry!r}")
+        checked.append((heads, depth))
+    sizes = tuple(checked)
     return StorageReport(
         bundle_params=aux.trainable_parameter_count(),
         des_sizes=sizes,

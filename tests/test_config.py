@@ -67,3 +67,21 @@ def test_unknown_json_keys_are_named():
     data["learngene"]["heads"] = 3
     with pytest.raises(lets_core.LetsConfigError, match=r"unknown keys \['heads'\] in learngene"):
         LetsConfig.from_dict(data)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: LetsConfig(learngene={"depth": 4}), "LetsConfig.learngene must be a LearngeneConfig"),
+    (lambda: LetsConfig(transform=None), "LetsConfig.transform must be a TransformConfig"),
+    (lambda: lets_core.presets.ligo(None), "ligo takes a LetsConfig"),
+])
+def test_nested_configs_of_the_wrong_type_are_named(build, message):
+    """They failed later as AttributeError: 'dict' object has no attribute 'head_dim'."""
+    with pytest.raises(lets_core.LetsConfigError, match=message):
+        build()
+
+
+def test_storage_report_takes_integer_size_pairs_only():
+    aux = lets_core.AuxNet(lets_core.presets.tiny())
+    for sizes in ([(3.9, 5.7)], [("3", "5")], [(3,)], [3]):  # 3.9 was truncated to 3, strings accepted
+        with pytest.raises(lets_core.DesSizeError, match="each Des size must be a"):
+            lets_core.storage_report(aux, sizes)
