@@ -193,3 +193,15 @@ def test_evaluating_a_model_with_non_finite_outputs_is_refused(tmp_path):
         des.head.bias[0] = float("nan")
     with pytest.raises(FloatingPointError, match="the model's outputs are not finite"):
         evaluate_split(des, small_splits(tmp_path))
+
+
+@pytest.mark.parametrize("arch, message", [
+    # one 16 px patch of a 28 px image: the teacher silently ignored 67% of the pixels
+    ("vit_tiny_patch16_224", r"\(16, 16\) px patches, which do not divide the 28 px images"),
+    ("convnext_atto", "cannot take 28 px images"),  # failed at the first training step
+    ("resnet18.nonexistent_tag", "timm cannot build teacher architecture"),  # a raw RuntimeError
+])
+def test_teacher_architectures_that_cannot_see_the_images_are_refused(arch, message):
+    from lets_core.train import build_teacher
+    with pytest.raises(ValueError, match=message):
+        build_teacher(arch, num_classes=10, in_chans=1, img_size=28)

@@ -46,9 +46,34 @@ def build_teacher(arch: str = SMALL_RESNET, *, num_classes: int, in_chans: int, 
                          f"such as 'resnet18' (see timm.list_models())")
     kwargs: dict[str, Any] = {"num_classes": num_classes, "in_chans": in_chans}
     try:
-        return timm.create_model(arch, pretrained=False, img_size=img_size, **kwargs)
-    except TypeError:  # CNNs take any input size and have no img_size argument
-        return timm.create_model(arch, pretrained=False, **kwargs)
+        try:
+            model = timm.create_model(arch, pretrained=False, img_size=img_size, **kwargs)
+        except TypeError:  # CNNs take any input size and have no img_size argument
+            model = timm.create_model(arch, pretrained=False, **kwargs)
+    except RuntimeError as exc:  # e.g. a pretrained tag timm.is_model let through
+        raise ValueError(f"timm cannot build teacher architecture {arch!r}: {exc}") from None
+    _check_takes_images(model, arch, in_chans, img_size)
+    return model
+
+
+def _check_takes_images(model: nn.Module, arch: str, in_chans: int, img_size: int) -> None:
+    """Refuse an architecture that cannot see the whole image: a ViT whose patch size does not
+    divide the image size silently drops the last rows and columns (vit_tiny_patch16_224 at 28 px
+    saw one 16 px patch, 33% of the pixels), and a deep CNN can fail only at the first step."""
+    patch = getattr(getattr(model, "patch_embed", None), "patch_size", None)
+    if patch is not None:
+        sizes = patch if isinstance(patch, (tuple, list)) else (patch, patch)
+        if any(img_size % p for p in sizes):
+            raise ValueError(f"teacher architecture {arch!r} has {tuple(sizes)} px patches, which do not divide the "
+                             f"{img_size} px images (the remainder would be ignored); choose --image-size as a "
+                             f"multiple of the patch size")
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, in_chans, img_size, img_size))
+    except RuntimeError as exc:
+        raise ValueError(f"teacher architecture {arch!r} cannot take {img_size} px images ({str(exc)[:200]}); "
+                         f"choose another architecture or a larger --image-size") from None
+    model.train()
 
 
 def load_teacher(path: str | Path, arch: str | None = None, *, num_classes: int | None = None,
