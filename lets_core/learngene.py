@@ -58,9 +58,18 @@ class Learngene(nn.Module):
 
     @classmethod
     def from_timm(cls, cfg: LearngeneConfig, model_or_state: nn.Module | Mapping[str, Tensor]) -> "Learngene":
-        """Start from an existing timm ViT (module or state dict) whose shape matches ``cfg``."""
-        state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
-        return cls(cfg, state)
+        """Start from an existing timm ViT (module or state dict) whose shape matches ``cfg``.
+
+        A module is also checked for what its tensors do not show: its head count (4 heads of 8
+        have the very shapes of 2 heads of 16, and compute another network) and its class token."""
+        if isinstance(model_or_state, nn.Module):
+            learngene = cls(cfg, model_or_state.state_dict())  # the shapes first: their message is the precise one
+            _check_architecture(cfg, model_or_state)
+            return learngene
+        if not isinstance(model_or_state, Mapping):  # None is the constructor's "new random learngene"
+            raise BundleError(f"Learngene.from_timm takes a timm ViT or its state dict, got "
+                              f"{type(model_or_state).__name__}")
+        return cls(cfg, model_or_state)
 
     @classmethod
     def from_checkpoint(cls, cfg: LearngeneConfig, path: str | Path) -> "Learngene":
@@ -81,6 +90,17 @@ class Learngene(nn.Module):
         model = build_vit(self.cfg, self.cfg.embed_dim, self.cfg.depth)
         model.load_state_dict(self.timm_state_dict(), strict=True)
         return model
+
+
+def _check_architecture(cfg: LearngeneConfig, model: nn.Module) -> None:
+    blocks = getattr(model, "blocks", None)
+    heads = getattr(getattr(blocks[0], "attn", None), "num_heads", None) if blocks else None
+    if heads is not None and heads != cfg.num_heads:
+        raise BundleError(f"the timm ViT has {heads} heads per block; the learngene configuration has {cfg.num_heads} "
+                          f"(embed_dim {cfg.embed_dim} / head_dim {cfg.head_dim}): same tensor shapes, another network")
+    if getattr(model, "cls_token", None) is not None:
+        raise BundleError("the timm ViT has a class token; the learngene's ViT has none (class_token=False, average "
+                          "pooling)")
 
 
 def timm_shapes(cfg: LearngeneConfig) -> dict[str, tuple[int, ...]]:

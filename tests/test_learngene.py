@@ -53,3 +53,15 @@ def test_wrong_depth_checkpoint_is_named(lg_cfg):
 def test_missing_checkpoint_file(lg_cfg, tmp_path):
     with pytest.raises(lets_core.BundleError, match="does not exist"):
         lets_core.Learngene.from_checkpoint(lg_cfg, tmp_path / "none.pth")
+
+
+def test_from_timm_refuses_another_head_count_and_none():
+    """4 heads of 8 have the shapes of 2 heads of 16 and were accepted; None gave a random learngene."""
+    from timm.models.vision_transformer import VisionTransformer
+    from lets_core.vit import vit_kwargs
+    lg = lets_core.presets.tiny().learngene
+    kwargs = dict(vit_kwargs(lg, lg.embed_dim, lg.depth), num_heads=4)
+    with pytest.raises(lets_core.BundleError, match="has 4 heads per block; the learngene configuration has 2"):
+        lets_core.Learngene.from_timm(lg, VisionTransformer(**kwargs))
+    with pytest.raises(lets_core.BundleError, match="takes a timm ViT or its state dict, got NoneType"):
+        lets_core.Learngene.from_timm(lg, None)
