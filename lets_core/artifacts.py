@@ -241,8 +241,7 @@ def _check_target(target: Path, owned: frozenset[str], what: str, error: type[Va
         try:
             # An owned name that is not a regular file (a folder named bundle.json) is not ours either:
             # the swap would delete everything inside it.
-            foreign = sorted(p.name for p in target.iterdir()
-                             if p.name not in owned or p.is_symlink() or not p.is_file())
+            foreign = sorted(p.name for p in target.iterdir() if p.name not in owned or not p.is_file())
         except OSError as exc:
             raise error(f"cannot save the {what} to {str(target)!r}: the folder cannot be listed "
                         f"({exc.strerror})") from exc

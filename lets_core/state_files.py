@@ -3,8 +3,8 @@ that accepts one (a learngene from a timm ViT checkpoint, a teacher checkpoint f
 
 Accepted: ``.safetensors``, or a torch file holding a state dict, possibly wrapped under
 ``state_dict`` / ``model`` / ``model_ema`` (timm's and most training scripts' layouts) and with the
-``module.`` / ``_orig_mod.`` prefixes that DDP and torch.compile add. torch files are read with ``weights_only=True``: a checkpoint is
-data, never code.
+``module.`` / ``_orig_mod.`` prefixes that DDP and torch.compile add. torch files are read with
+``weights_only=True``: a checkpoint is data, never code.
 """
 
 from __future__ import annotations
