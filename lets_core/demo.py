@@ -35,8 +35,7 @@ from .demo_cost import des_flops, family_costs, forward_flops
 from .depth_plan import as_integer, auto_depth_plan
 from .des import des_param_count, emit_des
 from .elastic import TARGETS, ElasticConfig
-from .errors import DesSizeError
-from .selection import STRATEGIES, size_pair
+from .selection import STRATEGIES, integer_size_pair
 from .storage import storage_report
 from .train import (BUNDLE_DIR, SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, scratch_des,
                     train_aux, train_teacher)
@@ -152,11 +151,9 @@ def experiment_sizes(sizes: Any) -> list[tuple[int, int]]:
     twice was trained and reported twice, and a malformed entry failed deep in the run."""
     result: list[tuple[int, int]] = []
     for entry in sizes:
-        pair = tuple(as_integer(v) for v in size_pair(entry))
-        if None in pair:
-            raise DesSizeError(f"each Des size must be a pair of integers (heads, depth), got {entry!r}")
+        pair = integer_size_pair(entry)
         if pair not in result:
-            result.append(pair)  # type: ignore[arg-type]
+            result.append(pair)
     if not result:
         raise ValueError("an experiment needs at least one Des-Net size")
     return result

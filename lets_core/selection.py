@@ -50,6 +50,15 @@ def size_pair(entry: object) -> tuple[object, object]:
     return heads, depth
 
 
+def integer_size_pair(entry: object) -> tuple[int, int]:
+    """One Des size request as a pair of Python ints; int() would truncate 2.9 heads to 2 and take
+    strings, so anything but integer-likes is refused by name."""
+    heads, depth = (as_integer(v) for v in size_pair(entry))
+    if heads is None or depth is None:
+        raise DesSizeError(f"each Des size must be a pair of integers (heads, depth), got {entry!r}")
+    return heads, depth
+
+
 def check_strategy(strategy: str) -> str:
     if strategy not in STRATEGIES:
         raise DesSizeError(f"unknown selection strategy {strategy!r}; allowed: {list(STRATEGIES)}")

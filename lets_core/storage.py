@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .auxnet import AuxNet
-from .depth_plan import as_integer
 from .des import des_param_count
-from .errors import DesSizeError
-from .selection import size_pair
+from .selection import integer_size_pair
 
 
 @dataclass(frozen=True)
@@ -37,13 +35,7 @@ class StorageReport:
 
 def storage_report(aux: AuxNet, sizes: Sequence[tuple[int, int]]) -> StorageReport:
     """Compare the bundle's stored parameters with ``sizes`` = [(heads, depth), ...] Des-Nets."""
-    checked = []
-    for entry in sizes:  # int() truncated 3.9 heads to 3 and took strings
-        heads, depth = (as_integer(v) for v in size_pair(entry))
-        if heads is None or depth is None:
-            raise DesSizeError(f"each Des size must be a pair of integers (heads, depth), got {entry!r}")
-        checked.append((heads, depth))
-    sizes = tuple(checked)
+    sizes = tuple(integer_size_pair(entry) for entry in sizes)
     return StorageReport(
         bundle_params=aux.trainable_parameter_count(),
         des_sizes=sizes,

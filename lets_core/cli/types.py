@@ -17,6 +17,8 @@ import argparse
 import math
 from typing import Callable
 
+from ..train.config import MAX_SEED
+
 
 def _number(text: str, kind: type) -> int | float:
     try:
@@ -37,10 +39,6 @@ def count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
     return value
-
-
-# torch.manual_seed takes 64-bit seeds; larger ones failed as "Overflow when unpacking long long".
-MAX_SEED = 2**63 - 1
 
 
 def seed(text: str) -> int:

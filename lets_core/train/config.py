@@ -14,6 +14,10 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 RUNTIME_ONLY = ("progress", "num_workers", "eval_batch_size")
 
 
+# torch.manual_seed takes 64-bit seeds; larger ones fail as "Overflow when unpacking long long".
+MAX_SEED = 2**63 - 1
+
+
 @dataclass
 class TrainConfig:
     """How to train one model.
@@ -65,7 +69,7 @@ class TrainConfig:
         # Below 1: label smoothing 1 spreads every target uniformly and leaves nothing to learn.
         if not (_finite(self.label_smoothing) and 0 <= self.label_smoothing < 1):
             raise ValueError(f"TrainConfig.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"TrainConfig.seed must be an integer in [0, 2**63 - 1], got {self.seed!r}")
         if self.num_workers is not None and (not isinstance(self.num_workers, int) or isinstance(self.num_workers, bool)
                                              or self.num_workers < 0):
