@@ -22,6 +22,7 @@ from .artifacts import (digest_record, interrupted_save_hint, read_json_object, 
 from .auxnet import AuxNet
 from .config import LetsConfig
 from .errors import BundleError, LetsConfigError
+from .input_norm import InputNorm, record_input_norm, recorded_input_norm
 from .state_files import check_finite, unwrapped
 
 # 2: bundle.json's digest covers the configuration and every field, not only the tensor file.
@@ -38,7 +39,9 @@ def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] 
 
     ``training``: JSON-serializable notes on how the bundle was trained (e.g. the elastic stage-1
     settings, whose selection strategy emission should reuse), kept in ``bundle.json`` and
-    covered by its digest.
+    covered by its digest. The input normalization ``aux`` records
+    (:func:`lets_core.input_norm.record_input_norm`; stage 1 records its data's) is kept there
+    too, and the Des-Nets emitted after loading inherit it.
 
     Raises :class:`BundleError` when ``directory`` is an existing file, a folder holding other
     files, or in a folder that cannot be written.
@@ -49,6 +52,9 @@ def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] 
     meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": aux.cfg.to_dict()}
     if training is not None:
         meta["training"] = training
+    input_norm = recorded_input_norm(aux)
+    if input_norm is not None:
+        meta["input_norm"] = input_norm.to_dict()
 
     def write(folder: Path) -> None:
         save_file(state, str(folder / TENSORS_FILE))
@@ -91,12 +97,13 @@ def load_bundle(directory: str | Path, map_location: str | torch.device = "cpu")
     _check_shapes(cfg, state)
     verify_fields(record, meta, source=cfg_path)
     check_finite(state, f"bundle {str(tensors_path)!r}", BundleError)
+    input_norm = _input_norm(meta, cfg_path)
     # The tensors are taken as stored (assign=True): copying them into a float32 Aux-Net would turn
     # a float64 or bfloat16 bundle into another network. The skeleton is built on meta (no init).
     with torch.device("meta"):
         aux = AuxNet(cfg)
     aux.load_state_dict(state, strict=True, assign=True)
-    return aux
+    return record_input_norm(aux, input_norm)
 
 
 def bundle_strategy(directory: str | Path) -> str | None:
@@ -114,6 +121,16 @@ def _config(meta: dict[str, Any], cfg_path: Path) -> LetsConfig:
         return LetsConfig.from_dict(meta["config"])
     except (KeyError, TypeError, AttributeError, LetsConfigError) as exc:
         raise BundleError(f"{str(cfg_path)!r} holds no valid configuration: {exc}") from exc
+
+
+def _input_norm(meta: dict[str, Any], cfg_path: Path) -> InputNorm | None:
+    # Absent in a bundle saved before lets_core recorded it (or by a caller that recorded none).
+    if "input_norm" not in meta:
+        return None
+    try:
+        return InputNorm.from_dict(meta["input_norm"], repr(str(cfg_path)))
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
 
 
 def _check_shapes(cfg: LetsConfig, state: dict[str, torch.Tensor]) -> None:

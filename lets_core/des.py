@@ -17,6 +17,7 @@ from .config import LetsConfig
 from .depth_plan import auto_depth_plan, check_plan
 from .errors import BundleError
 from .generation import generate_state
+from .input_norm import InputNorm, record_input_norm, recorded_input_norm
 from .selection import check_width, select_width, selected_factors
 from .state_files import check_finite, unwrapped
 from .vit import vit_kwargs
@@ -65,7 +66,7 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
                                aux.pos_embed.index_select(2, pos_cols), plan)
         # Repeated plan entries share tensors; a Des-Net is fine-tuned layer by layer, so copy.
         state = {k: v.detach().clone().contiguous() for k, v in state.items()}
-    return build_des(cfg, d + new, len(plan), state, drop_path_rate)
+    return build_des(cfg, d + new, len(plan), state, drop_path_rate, recorded_input_norm(aux))
 
 
 def resolve_plan(cfg: LetsConfig, depth: int | None, plan: Sequence[int] | None) -> list[int]:
@@ -81,15 +82,37 @@ def resolve_plan(cfg: LetsConfig, depth: int | None, plan: Sequence[int] | None)
 
 
 def build_des(cfg: LetsConfig, width: int, depth: int, state: dict[str, torch.Tensor],
-              drop_path_rate: float) -> VisionTransformer:
-    """A timm ViT that takes ownership of ``state`` (tensors it may keep as its parameters)."""
+              drop_path_rate: float, input_norm: InputNorm | None = None) -> VisionTransformer:
+    """A timm ViT that takes ownership of ``state`` (tensors it may keep as its parameters).
+
+    ``input_norm``: the normalization of the model the weights come from (an Aux-Net's, a source
+    ViT's), which the Des-Net inherits, since it takes the same inputs."""
     check_finite(state, "the emitted Des-Net")  # from an Aux-Net with NaN or inf somewhere
     kwargs = vit_kwargs(cfg.learngene, width, depth, drop_path_rate)
     # Weights come from ``state``: skip timm's random init (slow even on meta tensors).
     model = VisionTransformer(**kwargs, weight_init="skip", device="meta")
     model.load_state_dict(state, strict=True, assign=True)
+    return _described(model, kwargs, input_norm).eval()
+
+
+def _described(model: VisionTransformer, kwargs: dict, input_norm: InputNorm | None) -> VisionTransformer:
+    """``model`` with what lets_core and timm read about it: its timm arguments, timm's
+    ``pretrained_cfg`` (input size, for ``resolve_data_config``) and its input normalization."""
     setattr(model, MODEL_ARGS_ATTR, kwargs)
-    return model.eval()
+    model.pretrained_cfg = _pretrained_cfg(kwargs, None)
+    return record_input_norm(model, input_norm)
+
+
+def _pretrained_cfg(kwargs: dict, input_norm: InputNorm | None) -> dict:
+    """timm's description of a Des-Net's input and classifier; with its mean and std when recorded
+    (without them timm assumes ImageNet's)."""
+    in_chans, img = kwargs["in_chans"], kwargs["img_size"]
+    # Tuples, as in timm's own configs (JSON writes them as lists).
+    cfg = {"input_size": (in_chans, img, img), "fixed_input_size": True, "num_classes": kwargs["num_classes"],
+           "classifier": "head", "first_conv": "patch_embed.proj"}
+    if input_norm is not None:
+        cfg.update(mean=input_norm.mean, std=input_norm.std)
+    return cfg
 
 
 def scratch_des(cfg: LetsConfig, heads: int, depth: int, *, drop_path_rate: float = 0.0,
@@ -102,9 +125,7 @@ def scratch_des(cfg: LetsConfig, heads: int, depth: int, *, drop_path_rate: floa
     depth = len(auto_depth_plan(cfg, depth))  # validates depth
     kwargs = vit_kwargs(cfg.learngene, width, depth, drop_path_rate)
     torch.manual_seed(seed)
-    model = VisionTransformer(**kwargs)
-    setattr(model, MODEL_ARGS_ATTR, kwargs)
-    return model
+    return _described(VisionTransformer(**kwargs), kwargs, None)
 
 
 def des_param_count(cfg: LetsConfig, heads: int, depth: int) -> int:
@@ -136,20 +157,13 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _check_state_matches_args(state, kwargs)
     check_finite(state, "save_des: the Des-Net")
-    in_chans, img = kwargs["in_chans"], kwargs["img_size"]
     config = {
         "architecture": TIMM_ARCHITECTURE,
         "num_classes": kwargs["num_classes"],
         "num_features": kwargs["embed_dim"],
         "global_pool": "avg",
         "model_args": kwargs,
-        "pretrained_cfg": {
-            "input_size": [in_chans, img, img],
-            "fixed_input_size": True,
-            "num_classes": kwargs["num_classes"],
-            "classifier": "head",
-            "first_conv": "patch_embed.proj",
-        },
+        "pretrained_cfg": _pretrained_cfg(kwargs, recorded_input_norm(model)),
     }
 
     def write(folder: Path) -> None:
@@ -207,9 +221,11 @@ def load_des(directory: str | Path) -> VisionTransformer:
         raise BundleError(f"{str(digest_path)!r} has format_version {meta.get('format_version')!r}; this "
                           f"lets_core reads version {DES_DIGEST_VERSION}")
     verify_digest(directory, meta.get("digest"), {}, source=digest_path, required=(DES_CONFIG, DES_WEIGHTS))
-    kwargs = read_json_object(directory / DES_CONFIG, "it is timm's config of a Des-Net").get("model_args")
+    config = read_json_object(directory / DES_CONFIG, "it is timm's config of a Des-Net")
+    kwargs = config.get("model_args")
     if not isinstance(kwargs, dict):
         raise BundleError(f"{str(directory / DES_CONFIG)!r} has no 'model_args' object; it is not a Des-Net config")
+    input_norm = _saved_input_norm(config, directory / DES_CONFIG)
     try:
         # Weights come from the file: skip timm's random init, as emit_des does.
         model = VisionTransformer(**kwargs, weight_init="skip", device="meta")
@@ -217,5 +233,16 @@ def load_des(directory: str | Path) -> VisionTransformer:
     except (TypeError, ValueError, RuntimeError, SafetensorError) as exc:
         raise BundleError(f"{str(directory / DES_WEIGHTS)!r} does not match its {DES_CONFIG}: "
                           f"{str(exc)[:300]}") from exc
-    setattr(model, MODEL_ARGS_ATTR, kwargs)
-    return model.eval()
+    return _described(model, kwargs, input_norm).eval()
+
+
+def _saved_input_norm(config: dict, path: Path) -> InputNorm | None:
+    """The mean and std in a Des-Net config's ``pretrained_cfg``; None in a folder saved before
+    lets_core recorded them."""
+    pretrained = config.get("pretrained_cfg")
+    if not isinstance(pretrained, dict) or "mean" not in pretrained and "std" not in pretrained:
+        return None
+    try:
+        return InputNorm.from_dict(pretrained, f"{str(path)!r} pretrained_cfg")
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None

@@ -15,6 +15,7 @@ from timm.models.vision_transformer import VisionTransformer
 from .auxnet import AuxNet
 from .des import build_des, resolve_plan
 from .des_state import gather_des_state
+from .input_norm import recorded_input_norm
 from .selection import WidthSelection, check_strategy, check_width, select_width, size_pair
 
 
@@ -48,5 +49,6 @@ def emit_des_many(aux: AuxNet, sizes: Iterable[tuple[int, int]], strategy: str =
             if new not in selections:
                 selections[new] = select_width(cfg, aux.width, new, strategy)
             state = gather_des_state(cfg, full, selections[new], plan)
-            models.append(build_des(cfg, cfg.learngene.embed_dim + new, len(plan), state, drop_path_rate))
+            models.append(build_des(cfg, cfg.learngene.embed_dim + new, len(plan), state, drop_path_rate,
+                                    recorded_input_norm(aux)))
     return models

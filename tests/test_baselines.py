@@ -19,6 +19,7 @@ from lets_core.baselines import ligo, nested, pre_fin, sws, tleg, weight_selecti
 from lets_core.baselines.source import detached
 from lets_core.des import MODEL_ARGS_ATTR
 from lets_core.errors import DesSizeError
+from lets_core.input_norm import InputNorm, recorded_input_norm
 from lets_core.train import DistillationLoss, DistillationObjective, finetune
 from lets_core.train.stages import scratch_des
 from lets_core.vit import build_vit, vit_kwargs
@@ -380,6 +381,10 @@ def test_train_stage1_saves_a_source_that_emits_the_same_model(tmp_path, name):
     x = _x()
     torch.testing.assert_close(method.emit(loaded, heads, depth).eval()(x), method.emit(source, heads, depth).eval()(x),
                                rtol=0, atol=0)
+    # What stage 1 trained with is kept, and its Des-Nets inherit it (scratch trains nothing).
+    expected = None if name == "scratch" else InputNorm.of(splits)
+    assert source.input_norm == expected and loaded.input_norm == expected
+    assert recorded_input_norm(method.emit(loaded, heads, depth)) == expected
     if name in ("tleg", "imwlm"):  # a finished run resumes to the same source without training
         again = method.train_stage1(splits, _teacher(), TINY, recipe, out, resume=True)
         assert all(torch.equal(again.state[k], source.state[k].cpu()) for k in source.state)

@@ -39,6 +39,7 @@ from ..data import Splits
 from ..depth_plan import auto_depth_plan
 from ..des import emit_des
 from ..errors import BundleError
+from ..input_norm import record_input_norm
 from ..selection import check_width
 from ..train.config import TrainConfig
 from ..train.distributed import DistEnv
@@ -67,7 +68,7 @@ def aux_net(source: Source) -> AuxNet:
     if set(missing) != frozen or unexpected:
         raise BundleError(f"the {NAME} source does not match its configuration: missing "
                           f"{sorted(set(missing) - frozen)[:5]}, unexpected {sorted(unexpected)[:5]}")
-    return aux
+    return record_input_norm(aux, source.input_norm)
 
 
 def check_size(cfg: LetsConfig, heads: int, depth: int) -> None:

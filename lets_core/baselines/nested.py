@@ -140,4 +140,4 @@ def emit(source: Source, heads: int, depth: int, *, drop_path_rate: float = 0.0)
     sub = prefix(cfg, heads, depth)
     with torch.no_grad():
         state = sub_state(cfg, source.state, sub)
-    return build_des(cfg, len(sub.residual), len(sub.plan), clone_state(state), drop_path_rate)
+    return build_des(cfg, len(sub.residual), len(sub.plan), clone_state(state), drop_path_rate, source.input_norm)

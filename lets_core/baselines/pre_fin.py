@@ -18,6 +18,7 @@ from ..config import LetsConfig
 from ..data import Splits
 from ..des import build_des, des_param_count
 from ..errors import DesSizeError
+from ..input_norm import recorded_input_norm
 from ..train.config import TrainConfig
 from ..train.distributed import DistEnv, barrier
 from ..train.loop import FitResult, fit
@@ -60,14 +61,15 @@ def train_stage1(splits: Splits, teacher: nn.Module | None, cfg: LetsConfig, tra
     sizes = [(int(h), int(d)) for h, d in dict.fromkeys((h, d) for h, d in sizes)]
     for h, d in sizes:
         check_size(cfg, h, d)
-    state, history = {}, []
+    state, history, input_norm = {}, [], None
     for h, d in sizes:
         key = size_key(h, d)
         result = train_size(cfg, splits, teacher, train_cfg, h, d, None if out_dir is None else Path(out_dir) / key,
                             resume, env=env)
         state.update({f"{key}.{k}": v for k, v in detached(result.model.state_dict()).items()})
         history += [{"size": key, **r} for r in result.history]
-    source = Source(NAME, cfg, state, {"sizes": [list(s) for s in sizes]}, history)
+        input_norm = recorded_input_norm(result.model)  # one per run: every size trains on the same splits
+    source = Source(NAME, cfg, state, {"sizes": [list(s) for s in sizes]}, history, input_norm)
     if out_dir is not None and env.is_main:
         save_source(source, Path(out_dir) / SOURCE_DIR)
     barrier(env)
@@ -81,4 +83,5 @@ def emit(source: Source, heads: int, depth: int, *, drop_path_rate: float = 0.0)
         raise DesSizeError(f"Pre-Fin has no pre-trained {size_key(heads, depth)} model; its stage 1 trained "
                            f"{[size_key(*s) for s in trained]}; train that size with sizes=[...]")
     state = detached(source.state, size_key(heads, depth) + ".")
-    return build_des(source.cfg, heads * source.cfg.learngene.head_dim, depth, clone_state(state), drop_path_rate)
+    return build_des(source.cfg, heads * source.cfg.learngene.head_dim, depth, clone_state(state), drop_path_rate,
+                     source.input_norm)

@@ -21,6 +21,7 @@ from ..artifacts import (digest_record, interrupted_save_hint, read_json_object,
                          verify_digest, write_json)
 from ..config import LetsConfig
 from ..errors import BundleError, LetsConfigError
+from ..input_norm import InputNorm
 
 SOURCE_WEIGHTS, SOURCE_JSON = "source.safetensors", "source.json"
 SOURCE_FORMAT_VERSION = 1
@@ -35,6 +36,9 @@ class Source:
     state: named tensors the method's ``emit`` reads (empty for scratch).
     settings: JSON values the method needs besides the tensors (e.g. SWS's stage split).
     history: the stage-1 per-epoch log of :func:`lets_core.train.fit` (empty when nothing trained).
+    input_norm: the input normalization stage 1 trained with (:mod:`lets_core.input_norm`), which
+        the emitted Des-Nets inherit; None when nothing trained, or in a source saved before it
+        was recorded.
     """
 
     method: str
@@ -42,6 +46,7 @@ class Source:
     state: dict[str, Tensor]
     settings: dict[str, Any] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    input_norm: InputNorm | None = None
 
     @property
     def stored_parameters(self) -> int:
@@ -55,6 +60,8 @@ def save_source(source: Source, directory: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in source.state.items()}
     fields = {"method": source.method, "config": source.cfg.to_dict(), "settings": source.settings,
               "history": source.history}
+    if source.input_norm is not None:  # absent, not null, when unknown: older sources' digests stay valid
+        fields["input_norm"] = source.input_norm.to_dict()
 
     def write(folder: Path) -> None:
         save_file(state, str(folder / SOURCE_WEIGHTS), metadata={"method": source.method})
@@ -79,6 +86,8 @@ def load_source(directory: str | Path) -> Source:
         raise BundleError(f"{str(directory / SOURCE_JSON)!r} has format_version {meta.get('format_version')!r}; "
                           f"this lets_core reads version {SOURCE_FORMAT_VERSION}")
     fields = {k: meta.get(k) for k in ("method", "config", "settings", "history")}
+    if "input_norm" in meta:
+        fields["input_norm"] = meta["input_norm"]
     verify_digest(directory, meta.get("digest"), fields, source=directory / SOURCE_JSON, required=(SOURCE_WEIGHTS,))
     try:
         cfg = LetsConfig.from_dict(fields["config"])
@@ -88,7 +97,13 @@ def load_source(directory: str | Path) -> Source:
         state = load_file(str(directory / SOURCE_WEIGHTS))
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{str(directory / SOURCE_WEIGHTS)!r} cannot be read: {str(exc)[:300]}") from exc
-    return Source(fields["method"], cfg, state, dict(fields["settings"] or {}), list(fields["history"] or []))
+    try:
+        input_norm = (InputNorm.from_dict(fields["input_norm"], repr(str(directory / SOURCE_JSON)))
+                      if "input_norm" in fields else None)
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
+    return Source(fields["method"], cfg, state, dict(fields["settings"] or {}), list(fields["history"] or []),
+                  input_norm)
 
 
 def detached(state: dict[str, Tensor], prefix: str = "") -> dict[str, Tensor]:

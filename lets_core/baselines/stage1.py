@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..config import LetsConfig
 from ..data import Splits
+from ..input_norm import recorded_input_norm
 from ..train.config import TrainConfig
 from ..train.distributed import DistEnv, barrier
 from ..train.loop import fit
@@ -34,7 +35,8 @@ def run_stage1(method: str, model: nn.Module, export: Callable[[nn.Module], dict
     check_data_fits(cfg, splits)
     result = fit(model, splits, train_cfg, kind=method, teacher=teacher, out_dir=out_dir, resume=resume, env=env,
                  desc=method, objective=objective)
-    source = Source(method, cfg, export(result.model), dict(settings or {}), list(result.history))
+    source = Source(method, cfg, export(result.model), dict(settings or {}), list(result.history),
+                    recorded_input_norm(result.model))
     if out_dir is not None and env.is_main:
         save_source(source, Path(out_dir) / SOURCE_DIR)
     barrier(env)

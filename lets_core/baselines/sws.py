@@ -144,4 +144,4 @@ def emit(source: Source, heads: int, depth: int, *, drop_path_rate: float = 0.0)
     plan = stage_plan(des_stage_counts(split, depth))
     for i, s in enumerate(plan):
         state.update({f"blocks.{i}.{k}": v for k, v in detached(source.state, f"{STAGES_PREFIX}{s}.").items()})
-    return build_des(cfg, cfg.aux_embed_dim, depth, clone_state(state), drop_path_rate)
+    return build_des(cfg, cfg.aux_embed_dim, depth, clone_state(state), drop_path_rate, source.input_norm)

@@ -104,4 +104,4 @@ def emit(source: Source, heads: int, depth: int, *, drop_path_rate: float = 0.0)
     state = detached(source.state, STEM_PREFIX)
     for i in range(depth):
         state.update({f"blocks.{i}.{k}": v for k, v in expand(a, b, i, depth).items()})
-    return build_des(cfg, cfg.aux_embed_dim, depth, clone_state(state), drop_path_rate)
+    return build_des(cfg, cfg.aux_embed_dim, depth, clone_state(state), drop_path_rate, source.input_norm)

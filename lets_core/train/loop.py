@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import Splits, eval_loader, set_epoch, train_loader
+from ..input_norm import InputNorm, fed_as, normalized_for, record_input_norm
 from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .distributed import DistEnv, all_reduce_sum, barrier, unwrap, wrap_ddp
@@ -82,6 +83,12 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
             teacher's fingerprint, and a resume from another starting model or with another teacher
             is refused (:mod:`lets_core.train.origin`). None: the model is not described, only the
             teacher is checked.
+
+    Input normalization (:mod:`lets_core.input_norm`): a model that records one (an emitted or
+    saved Des-Net) is trained on inputs normalized as it records, whatever the data's own
+    statistics; any other with the statistics of ``splits``' training split. The trained model
+    records the one it was trained with. A teacher that records another normalization is fed
+    the batches converted to its own.
     """
     env = env or DistEnv()
     if objective is None:
@@ -90,6 +97,7 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
         raise ValueError(f"{objective.teacher_reason} distills from a teacher, but none was given; pass one or "
                          f"change that setting")
     model = model.to(env.device)
+    splits = normalized_for(model, splits)
     if teacher is not None:
         teacher = teacher.to(env.device).eval()
     loader = train_loader(splits, cfg.batch_size, seed=cfg.seed, augment=cfg.augment, rank=env.rank,
@@ -121,6 +129,8 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
         if env.is_main:
             _write_log(out, history)
     ddp = wrap_ddp(model, env)
+    if teacher is not None:  # after origin_record: the fingerprint is of the teacher itself
+        teacher = fed_as(teacher, splits).to(env.device)
 
     for epoch in range(start, cfg.epochs):
         set_epoch(loader, epoch)
@@ -147,7 +157,7 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
                 "origin": started_from})
             _write_log(out, history)
         barrier(env)
-    return FitResult(unwrap(model), history)
+    return FitResult(record_input_norm(unwrap(model), InputNorm.of(splits)), history)
 
 
 @torch.no_grad()

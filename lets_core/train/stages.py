@@ -20,6 +20,7 @@ from ..data import DatasetError, Splits, eval_loader
 # lets_core.train is where training code has always imported them from.
 from ..des import MODEL_ARGS_ATTR, load_des, save_des, scratch_des  # noqa: F401
 from ..elastic import ElasticConfig, ElasticObjective
+from ..input_norm import normalized_for
 from .config import TrainConfig
 from .distributed import DistEnv, barrier
 from .loop import FitResult, evaluate, fit
@@ -102,7 +103,8 @@ def finetune(model: nn.Module, splits: Splits, train_cfg: TrainConfig, out_dir: 
 def evaluate_split(model: nn.Module, splits: Splits, split: str = "test", *, batch_size: int = 256,
                    env: DistEnv | None = None, num_workers: int | None = None) -> dict:
     """Top-1 and loss of ``model`` on ``split`` (no training); a split without images is refused
-    (its metrics would be made up)."""
+    (its metrics would be made up). The inputs are normalized as ``model`` records
+    (:mod:`lets_core.input_norm`), else with ``splits``' training statistics."""
     env = env or DistEnv()
     images = getattr(splits, split, None)
     if images is None or not hasattr(images, "__len__"):
@@ -112,6 +114,7 @@ def evaluate_split(model: nn.Module, splits: Splits, split: str = "test", *, bat
         raise DatasetError(f"the {split!r} split of {splits.name} has no images, so there is nothing to "
                            f"evaluate{hint}")
     model = model.to(env.device)
+    splits = normalized_for(model, splits)
     loader = eval_loader(splits, split, batch_size, rank=env.rank, world_size=env.world_size, num_workers=num_workers)
     return evaluate(model, loader, env)
 

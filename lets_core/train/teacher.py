@@ -17,6 +17,7 @@ from torch import nn
 
 from ..artifacts import digest_record, fsync_dir, fsync_file, read_json_object, verify_digest, write_json
 from ..data import Splits, eval_loader
+from ..input_norm import InputNorm, record_input_norm, recorded_input_norm
 from ..state_files import read_state_dict
 from .checkpoint import CheckpointError
 from .config import RUNTIME_ONLY, TrainConfig
@@ -83,9 +84,11 @@ def load_teacher(path: str | Path, arch: str | None = None, *, num_classes: int 
     ``path`` is either a folder written by :func:`train_teacher` (its ``teacher.json`` says how to
     rebuild it and holds the SHA-256 of its weights and fields, checked here), or a checkpoint
     file (.safetensors or a torch state dict) of the timm architecture ``arch`` with the given
-    ``num_classes`` / ``in_chans`` / ``img_size``.
+    ``num_classes`` / ``in_chans`` / ``img_size``. A folder's teacher records the input
+    normalization it was trained with (:mod:`lets_core.input_norm`); a checkpoint file's records none.
     """
     path = Path(path)
+    input_norm = None
     if not path.exists():
         raise CheckpointError(f"teacher {str(path)!r} does not exist; pass a folder written by train_teacher "
                               "(`lets train-teacher`) or a checkpoint file together with its timm architecture")
@@ -93,6 +96,7 @@ def load_teacher(path: str | Path, arch: str | None = None, *, num_classes: int 
         meta = _read_meta(path)
         _verify(path, meta)
         arch, num_classes, in_chans, img_size = (meta[k] for k in _REBUILD_KEYS)
+        input_norm = _input_norm(meta, path / TEACHER_META)
         path = path / TEACHER_FILE
     if arch is None or num_classes is None or in_chans is None:
         raise ValueError(f"loading a teacher from the checkpoint file {str(path)!r} needs arch, num_classes and "
@@ -104,7 +108,22 @@ def load_teacher(path: str | Path, arch: str | None = None, *, num_classes: int 
     except RuntimeError as exc:
         raise CheckpointError(f"teacher checkpoint {str(path)!r} does not fit architecture {arch!r} with "
                               f"num_classes={num_classes}, in_chans={in_chans}: {str(exc)[:400]}") from exc
-    return model.eval()
+    return record_input_norm(model, input_norm).eval()
+
+
+def _input_norm(meta: dict[str, Any], meta_path: Path) -> InputNorm | None:
+    """The normalization a teacher.json records: its ``input_norm``, or in a folder written before
+    that field the mean and std of the ``data`` it describes (the same values: the statistics of
+    the training split it was trained on)."""
+    value = meta.get("input_norm")
+    if value is None and isinstance(meta.get("data"), dict) and {"mean", "std"} <= set(meta["data"]):
+        value = meta["data"]
+    if value is None:
+        return None
+    try:
+        return InputNorm.from_dict(value, repr(str(meta_path)))
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: str = SMALL_RESNET, *,
@@ -136,6 +155,7 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
     meta = dict(key, num_classes=splits.num_classes, in_chans=splits.in_chans, img_size=splits.image_size,
                 val_top1=result.last.get("val_top1"), test_top1=test["top1"],
                 params=sum(p.numel() for p in model.parameters()),
+                input_norm=recorded_input_norm(result.model).to_dict(),
                 # What the training cost, so a run that reuses this teacher can report it.
                 train_seconds=round(history_seconds(result.history) or 0.0, 3))
     if env.is_main:

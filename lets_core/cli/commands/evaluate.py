@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ...bundle import load_bundle
+from ...input_norm import InputNorm, recorded_input_norm
 from ...train import distributed_session, evaluate_split, load_des, load_teacher
 from .. import inputs
 from ..choices import DEVICES, SPLITS
@@ -62,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
             model = load_teacher(args.teacher, args.teacher_arch, num_classes=splits.num_classes,
                                  in_chans=splits.in_chans, img_size=splits.image_size)
         metrics = evaluate_split(model, splits, args.split, batch_size=args.batch_size, env=env)
+        recorded = recorded_input_norm(model)
+        norm = recorded or InputNorm.of(splits)
+        metrics["input_norm"] = dict(norm.to_dict(), source="model" if recorded is not None else "data")
+        if recorded is None and env.is_main:
+            # An older artifact, or a checkpoint file: its training statistics are not known.
+            print("note: the model records no input normalization (a checkpoint file, or saved by an older "
+                  "lets_core), so the images were normalized with the statistics of this run's training split, "
+                  "which --train-limit, --val-size and --seed change", file=sys.stderr)
         if env.is_main:
             print(json.dumps(metrics) if args.json else
                   f"{args.split} top-1 {metrics['top1']:.4f} (loss {metrics['loss']:.4f}, {metrics['count']} images)")
