@@ -79,21 +79,36 @@ def record_input_norm(model: nn.Module, norm: InputNorm | None) -> nn.Module:
     """Record (or, with None, forget) the normalization ``model`` expects; returns ``model``.
 
     A timm model's ``pretrained_cfg`` gets the same mean and std, so that
-    ``timm.data.resolve_data_config(model=model)`` builds the right transform.
+    ``timm.data.resolve_data_config(model=model)`` builds the right transform (forgetting removes
+    them, and timm falls back to its defaults).
     """
     if norm is not None and not isinstance(norm, InputNorm):
         raise TypeError(f"norm must be an InputNorm or None, got {type(norm).__name__}")
     inner = unwrapped(model)  # torch.compile's and DDP's wrappers: the record goes on the model itself
     setattr(inner, INPUT_NORM_ATTR, norm)
     cfg = getattr(inner, "pretrained_cfg", None)
-    if norm is not None and isinstance(cfg, dict):
-        inner.pretrained_cfg = dict(cfg, mean=norm.mean, std=norm.std)
+    if isinstance(cfg, dict):
+        cfg = {k: v for k, v in cfg.items() if k not in ("mean", "std")}
+        inner.pretrained_cfg = cfg if norm is None else dict(cfg, mean=norm.mean, std=norm.std)
     return model
 
 
 def recorded_input_norm(model: nn.Module) -> InputNorm | None:
-    """The normalization ``model`` records, or None."""
-    return getattr(unwrapped(model), INPUT_NORM_ATTR, None)
+    """The normalization ``model`` records, or None.
+
+    A model timm loaded from a local folder (``timm.create_model("local-dir:<folder>",
+    pretrained=True)``, the way a saved Des-Net loads without lets_core) has no lets_core record;
+    the mean and std of the folder's config are its record. Other timm models are not read: a
+    freshly built one carries timm's ImageNet defaults, which describe no training of its own.
+    """
+    inner = unwrapped(model)
+    norm = getattr(inner, INPUT_NORM_ATTR, None)
+    if norm is not None:
+        return norm
+    cfg = getattr(inner, "pretrained_cfg", None)
+    if isinstance(cfg, dict) and cfg.get("source") == "local-dir" and "mean" in cfg and "std" in cfg:
+        return InputNorm.from_dict(cfg, f"the timm config of {cfg.get('file')!r}")
+    return None
 
 
 def normalized_for(model: nn.Module, splits: Splits) -> Splits:
@@ -121,8 +136,10 @@ class Renormalized(nn.Module):
         # x_model = (x * std_given + mean_given - mean_expected) / std_expected
         g_mean, g_std, e_mean, e_std = (torch.tensor(v, dtype=torch.float64).view(1, -1, 1, 1)
                                         for v in (given.mean, given.std, expected.mean, expected.std))
-        self.register_buffer("scale", (g_std / e_std).float(), persistent=False)
-        self.register_buffer("shift", ((g_mean - e_mean) / e_std).float(), persistent=False)
+        # Persistent: a checkpoint's teacher fingerprint (lets_core.train.origin) then covers the
+        # conversion, so a resume that would feed the teacher differently is refused.
+        self.register_buffer("scale", (g_std / e_std).float())
+        self.register_buffer("shift", ((g_mean - e_mean) / e_std).float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x * self.scale.to(x.dtype) + self.shift.to(x.dtype))
@@ -133,4 +150,4 @@ def fed_as(model: nn.Module, splits: Splits) -> nn.Module:
     one, else wrapped in :class:`Renormalized`."""
     norm = recorded_input_norm(model)
     given = InputNorm.of(splits)
-    return model if norm is None or norm == given else Renormalized(model, given, norm)
+    return model if norm is None or norm == given else Renormalized(model, given, norm).train(model.training)

@@ -50,10 +50,11 @@ def strip_wrapper_prefixes(key: str) -> str:
 
 
 def unwrapped(module: torch.nn.Module) -> torch.nn.Module:
-    """The module inside torch.compile's and DDP's wrappers, whose state dict has the plain keys."""
+    """The module inside torch.compile's, DDP's and DataParallel's wrappers, whose state dict has
+    the plain keys."""
     while True:
         inner = getattr(module, "_orig_mod", None)
-        if inner is None and isinstance(module, torch.nn.parallel.DistributedDataParallel):
+        if inner is None and isinstance(module, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
             inner = module.module
         if inner is None:
             return module

@@ -196,3 +196,37 @@ def test_a_baseline_source_keeps_the_record(tmp_path):
     # A source saved without one (by an older lets_core) still loads, and records none.
     old = load_source(save_source(Source("lets-ligo", aux.cfg, ligo.stored_state(aux)), tmp_path / "old"))
     assert old.input_norm is None and "input_norm" not in (tmp_path / "old" / "source.json").read_text()
+
+
+def test_wrapped_and_timm_loaded_models_keep_the_record(tmp_path):
+    """nn.DataParallel hid the record, and a Des-Net loaded by timm alone had its mean and std only
+    in its config: evaluation and fit then used the data's statistics."""
+    import timm
+    import timm.data
+
+    des = record_input_norm(lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 3, 6), NORM)
+    assert recorded_input_norm(torch.nn.DataParallel(des)) == NORM
+    lets_core.save_des(des, tmp_path / "des")
+    assert recorded_input_norm(timm.create_model(f"local-dir:{tmp_path / 'des'}", pretrained=True)) == NORM
+    # A freshly built timm model's ImageNet defaults describe no training of its own.
+    assert recorded_input_norm(timm.create_model("resnet18", pretrained=False, num_classes=2)) is None
+    # Forgetting a record removes the mean and std timm reads.
+    record_input_norm(des, None)
+    assert "mean" not in des.pretrained_cfg and timm.data.resolve_data_config({}, model=des)["mean"] != (0.3,)
+
+
+def test_a_resume_that_would_feed_the_teacher_differently_is_refused(tmp_path):
+    """The checkpoint fingerprinted the teacher's weights only: the same weights with another
+    record (converted inputs) or none passed as the same teacher."""
+    from lets_core.train import fit
+
+    splits = small_splits(tmp_path)
+    torch.manual_seed(0)
+    teacher = record_input_norm(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10)), NORM)
+    student = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+    recipe = quick_recipe(epochs=1, alpha=1.0)
+    fit(student, splits, recipe, kind="des", teacher=teacher, out_dir=tmp_path / "run")
+    fit(student, splits, recipe, kind="des", teacher=teacher, out_dir=tmp_path / "run", resume=True)  # the same
+    record_input_norm(teacher, None)
+    with pytest.raises(CheckpointError, match="teacher: checkpoint state"):
+        fit(student, splits, recipe, kind="des", teacher=teacher, out_dir=tmp_path / "run", resume=True)

@@ -99,7 +99,9 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
     model = model.to(env.device)
     splits = normalized_for(model, splits)
     if teacher is not None:
-        teacher = teacher.to(env.device).eval()
+        # Converted when it was trained with other statistics; before origin_record, so that the
+        # checkpoint's teacher fingerprint covers the conversion.
+        teacher = fed_as(teacher.to(env.device).eval(), splits).to(env.device)
     loader = train_loader(splits, cfg.batch_size, seed=cfg.seed, augment=cfg.augment, rank=env.rank,
                           world_size=env.world_size, num_workers=cfg.num_workers)
     val = eval_loader(splits, "val", cfg.eval_batch_size, rank=env.rank, world_size=env.world_size,
@@ -129,8 +131,6 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
         if env.is_main:
             _write_log(out, history)
     ddp = wrap_ddp(model, env)
-    if teacher is not None:  # after origin_record: the fingerprint is of the teacher itself
-        teacher = fed_as(teacher, splits).to(env.device)
 
     for epoch in range(start, cfg.epochs):
         set_epoch(loader, epoch)
