@@ -224,3 +224,14 @@ def test_hidden_and_archive_folders_are_not_classes(tmp_path):
 def test_val_size_floats_are_fractions_and_a_positive_one_keeps_an_image(val_size, message):
     with pytest.raises(DatasetError, match=message):
         load_splits("digits", val_size=val_size)
+
+
+def test_the_test_subset_depends_only_on_seed_and_test_limit(tmp_path):
+    """It was drawn after the validation and training draws, so --val-size and --train-limit
+    changed which test images a run was scored on."""
+    root = train_helpers.fake_fashion_mnist(tmp_path / "fm", n_test=64)
+    tests = [load_splits("fashion-mnist", root, test_limit=20, seed=3, **kw).test
+             for kw in ({"val_size": 16}, {"val_size": 0.25, "train_limit": 30}, {"val_size": 0})]
+    assert all(torch.equal(t.images, tests[0].images) and torch.equal(t.labels, tests[0].labels) for t in tests)
+    other = load_splits("fashion-mnist", root, test_limit=20, seed=4, val_size=16).test
+    assert not torch.equal(other.images, tests[0].images)

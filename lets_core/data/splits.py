@@ -60,7 +60,8 @@ def load_splits(name: str = "fashion-mnist", root: str | Path | None = None, *, 
         image_size: resize to this square size (required for "folder"); None keeps the native size.
         channels: 1 or 3; converts grey <-> RGB. None keeps the source's.
         val_size: validation images taken from the training data: a fraction in [0, 1) or a count.
-        train_limit, test_limit: keep a seeded random subset of this many images (quick runs).
+        train_limit, test_limit: keep a seeded random subset of this many images (quick runs); the
+            test subset depends on ``seed`` and ``test_limit`` only.
         seed: fixes every random choice above.
         hflip: allow horizontal-flip augmentation; None = the dataset's default.
     """
@@ -90,7 +91,9 @@ def load_splits(name: str = "fashion-mnist", root: str | Path | None = None, *, 
     order = torch.randperm(len(pool), generator=gen)
     val, train = pool.subset(order[:n_val]), pool.subset(order[n_val:])
     train = _limit(train, train_limit, gen, "train_limit")
-    test = _limit(test, test_limit, gen, "test_limit")
+    # Its own generator: drawn from ``gen`` after the validation and training draws, the test subset
+    # changed with val_size and train_limit, so two runs with one seed were tested on other images.
+    test = _limit(test, test_limit, torch.Generator().manual_seed(seed), "test_limit")
     train, val, test = (_convert(s, image_size, channels) for s in (train, val, test))
     if len(train) == 0:
         raise DatasetError(f"no training images left after val_size={val_size!r} and train_limit={train_limit!r}")
