@@ -432,3 +432,23 @@ def test_evaluate_checks_its_seed_and_refuses_a_teacher_arch_it_would_ignore(tmp
     des = lets_core.save_des(lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 2, 2), tmp_path / "d")
     err = _run_error(["evaluate", "--des", str(des), "--teacher-arch", "resnet18", "--dataset", "digits"], capsys)
     assert "--teacher-arch describes a --teacher checkpoint file" in err
+
+
+def test_train_aux_loads_a_teacher_checkpoint_file(tmp_path, capsys):
+    """A checkpoint file with --teacher-arch was never loaded: the run failed with "distills from a
+    teacher, but none was given" although one was given."""
+    from safetensors.torch import save_file
+    from train_helpers import fake_fashion_mnist
+
+    from lets_core.train.teacher import SMALL_RESNET, build_teacher
+
+    teacher = build_teacher(SMALL_RESNET, num_classes=10, in_chans=1, img_size=28)
+    save_file(teacher.state_dict(), str(tmp_path / "teacher.safetensors"))
+    common = ["--data-dir", str(fake_fashion_mnist(tmp_path / "fm")), "--val-size", "16", "--batch-size", "16",
+              "--no-progress", "--num-workers", "0", "--epochs", "1", "--warmup-epochs", "0.5"]
+    assert cli.main(["train-aux", "--teacher", str(tmp_path / "teacher.safetensors"), "--teacher-arch", SMALL_RESNET,
+                     "--out", str(tmp_path / "aux"), *common]) == 0
+    # A teacher nothing distills from is refused, not ignored.
+    err = _run_error(["train-aux", "--teacher", str(tmp_path / "teacher.safetensors"), "--alpha", "0",
+                      "--out", str(tmp_path / "aux0"), *common], capsys)
+    assert "--teacher is not used: --alpha 0" in err

@@ -42,14 +42,18 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"{needs_teacher} distills from a teacher: pass --teacher (a folder from "
                                  "`lets train-teacher`), or --alpha 0 (and --elastic-target aux) for no distillation")
             teacher_meta = inputs.teacher_meta(args)  # a wrong path fails before the data is read
+        elif args.teacher or args.teacher_arch:
+            raise ValueError("--teacher is not used: --alpha 0 without --elastic-target teacher or both distills "
+                             "from nothing; drop --teacher/--teacher-arch, or set --alpha above 0")
         splits = inputs.splits(args, image_size=inputs.given(args.image_size, lg.img_size),
                                channels=inputs.given(args.channels, lg.in_chans))
         if args.model_config is None:
             cfg = inputs.model_config(args, splits.num_classes)
         teacher = None
-        if teacher_meta is not None:
-            check_fits(f"teacher {args.teacher!r}", splits, teacher_meta.get("num_classes"),
-                       teacher_meta.get("in_chans"))
+        if needs_teacher is not None:
+            if teacher_meta is not None:  # a folder records its classes and channels; a file takes the data's
+                check_fits(f"teacher {args.teacher!r}", splits, teacher_meta.get("num_classes"),
+                           teacher_meta.get("in_chans"))
             teacher = load_teacher(args.teacher, args.teacher_arch, num_classes=splits.num_classes,
                                    in_chans=splits.in_chans, img_size=splits.image_size)
         cfg = _apply_stage1_recipe(args, cfg, len(splits.train), env.is_main)
