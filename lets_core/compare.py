@@ -31,7 +31,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from . import presets
 from .baselines import ALIASES, METHODS
-from .compare_report import LETS_METHODS, write_compare_report
+from .compare_report import LETS_METHODS, REPORT_FILES, write_compare_report
 from .config import LetsConfig
 from .demo import (DEMO_DATASETS, announce, check_positive_counts, experiment_recipe, experiment_sizes,
                    experiment_splits, experiment_teacher, start_experiment)
@@ -40,6 +40,7 @@ from .elastic import ElasticConfig
 from .errors import DesSizeError
 from .selection import STRATEGIES
 from .train import SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, history_seconds, train_aux
+from .train.origin import state_fingerprint, tensors_fingerprint
 
 METHOD_NAMES = LETS_METHODS + tuple(METHODS)
 # Images resized to the tiny preset's 28 x 28 grey: any image folder works.
@@ -125,6 +126,10 @@ class Stage1:
     stored_parameters: int
     seconds: float  # the training's own epoch times, so a resumed or cached run reports its real cost
     history: list[dict]
+    # SHA-256 of the trained tensors and the selection strategy of emission (None: the method has
+    # none): with the size, what a tuning run starts from, so its resume can check it.
+    fingerprint: str
+    strategy: str | None
 
 
 def _training_seconds(history: list[dict], wall: float) -> float:
@@ -140,7 +145,7 @@ def _size_names(sizes) -> str:
 
 def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
     """Run every method of ``cfg`` and write compare.json, compare.md and compare.png."""
-    env, out, started = start_experiment(cfg, env)
+    env, out, started = start_experiment(cfg, env, REPORT_FILES)
     model_cfg = cfg.model_config()
     splits = experiment_splits(cfg, model_cfg, env)
     if splits.num_classes != model_cfg.learngene.num_classes:  # an image folder has its own classes
@@ -207,17 +212,22 @@ def _train_stage1(method: str, cfg: CompareConfig, model_cfg: LetsConfig, splits
 
         return Stage1(lambda h, d: emit_des(aux, h, d, strategy=cfg.strategy), supports,
                       aux.trainable_parameter_count(), _training_seconds(result.history, time.perf_counter() - t0),
-                      result.history)
+                      result.history, state_fingerprint(aux), cfg.strategy)
     spec = METHODS[method]
     source = spec.train_stage1(splits, teacher, model_cfg, recipe, folder, resume=True, env=env,
                                sizes=[s for s in cfg.sizes if spec.supports(model_cfg, *s)])
     return Stage1(lambda h, d: spec.emit(source, h, d), lambda h, d: spec.supports(model_cfg, h, d),
-                  source.stored_parameters, _training_seconds(source.history, time.perf_counter() - t0), source.history)
+                  source.stored_parameters, _training_seconds(source.history, time.perf_counter() - t0), source.history,
+                  tensors_fingerprint(source.state), None)
 
 
 def _tune(cfg: CompareConfig, trained: Stage1, splits, heads: int, depth: int, method: str, recipe, out: Path,
           env: DistEnv) -> dict[str, Any]:
     top1, seconds = {}, {}
+    # Kept in each tuning checkpoint: a re-run whose emitted model differs (another strategy, or a
+    # stage 1 trained again) must not resume the earlier run's tuned model.
+    origin = {"source": "compare", "method": method, "stage1_sha256": trained.fingerprint, "heads": heads,
+              "depth": depth, "strategy": trained.strategy}
     for epochs in cfg.tune_epochs:
         t0 = time.perf_counter()
         model = trained.emit(heads, depth)  # a fresh copy per run: each tuning length has its own schedule
@@ -225,7 +235,7 @@ def _tune(cfg: CompareConfig, trained: Stage1, splits, heads: int, depth: int, m
         if epochs > 0:
             run = finetune(model, splits, recipe(epochs, cfg.tune_lr, cfg.tune_warmup_epochs),
                            out / "tune" / f"{method}_h{heads}_l{depth}_{epochs}ep", resume=True, env=env,
-                           desc=f"{method} H{heads}-L{depth} ({epochs} ep)")
+                           desc=f"{method} H{heads}-L{depth} ({epochs} ep)", origin=origin)
             model, tune_s = run.model, _training_seconds(run.history, 0.0)
         t0 = time.perf_counter()
         top1[str(epochs)] = evaluate_split(model, splits, env=env)["top1"]

@@ -7,13 +7,16 @@ import json
 from pathlib import Path
 
 LETS_METHODS = ("lets", "lets-elastic")
+# The report's files, in the run's output folder.
+REPORT_FILES = ("compare.json", "compare.md", "compare.png")
 
 
 def write_compare_report(report: dict, out: Path) -> None:
     out = Path(out)
-    (out / "compare.json").write_text(json.dumps(report, indent=2))
-    (out / "compare.md").write_text(markdown(report))
-    plot(report, out / "compare.png")
+    json_file, md_file, png_file = REPORT_FILES
+    (out / json_file).write_text(json.dumps(report, indent=2))
+    (out / md_file).write_text(markdown(report))
+    plot(report, out / png_file)
     print("\n".join(["", *top1_lines(report), "", *reading(report), ""]), flush=True)
 
 
@@ -62,7 +65,11 @@ def reading(report: dict) -> list[str]:
             verdict = "at least equal at every size" if wins == len(gaps) else (
                 "behind at every size" if wins == 0 else f"ahead at {wins} of {len(gaps)} sizes")
             lines.append(f"- {lets} + {e} ep against {other} + {e} ep: {verdict} (points: {detail}).")
-    return lines or ["- No LeTs method was run."]
+    if lines:
+        return lines
+    if not any(m in report["methods"] for m in LETS_METHODS):
+        return ["- No LeTs method was run."]
+    return ["- No other method ran at a LeTs size, so there is nothing to compare LeTs against."]
 
 
 def markdown(report: dict) -> str:

@@ -39,6 +39,7 @@ from .selection import STRATEGIES, integer_size_pair
 from .storage import storage_report
 from .train import (BUNDLE_DIR, SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, scratch_des,
                     train_aux, train_teacher)
+from .train.distributed import barrier
 
 DEMO_DATASETS = ("auto", "fashion-mnist", "digits")
 STAGE1_VARIANTS = ("paper", "elastic")
@@ -181,12 +182,25 @@ def pick_dataset(cfg: DemoConfig) -> str:
 # The steps of a run that ``lets compare`` (compare.py) shares with the demo; both configurations
 # have the fields read here.
 
-def start_experiment(cfg: DemoConfig, env: DistEnv | None) -> tuple[DistEnv, Path, float]:
+def start_experiment(cfg: DemoConfig, env: DistEnv | None,
+                     report_files: tuple[str, ...]) -> tuple[DistEnv, Path, float]:
     """The process environment of the run ``cfg`` (default: one process), its output folder
-    (created) and its start time."""
+    (created) and its start time.
+
+    An earlier run's ``report_files`` in the folder are removed first: a run killed before its
+    report left the old one beside models and bundles that were no longer the ones it described.
+    """
+    env = env or DistEnv()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    return env or DistEnv(), out, time.perf_counter()
+    stale = [name for name in report_files if (out / name).is_file()]
+    if stale and env.is_main:
+        announce(env, f"removing the earlier run's report ({', '.join(stale)}) from {str(out)!r}; this run "
+                      f"writes its own when it finishes")
+        for name in stale:
+            (out / name).unlink()
+    barrier(env)
+    return env, out, time.perf_counter()
 
 
 # Validation images when a run does not say: a count sized for Fashion-MNIST's 60,000 training
@@ -244,9 +258,9 @@ def announce(env: DistEnv, text: str) -> None:
 
 def run_demo(cfg: DemoConfig, env: DistEnv | None = None) -> dict:
     """Run the whole pipeline and write the report; returns the report as a dict."""
-    from .demo_report import print_table, write_report
+    from .demo_report import REPORT_FILES, print_table, write_report
 
-    env, out, started = start_experiment(cfg, env)
+    env, out, started = start_experiment(cfg, env, REPORT_FILES)
     model_cfg = cfg.model_config()
     lg = model_cfg.learngene
     for heads, depth in cfg.sizes:

@@ -7,15 +7,18 @@ import json
 import math
 from pathlib import Path
 
+# The report's files, in the run's output folder.
+REPORT_FILES = ("report.json", "report.md", "report.png")
 # What "direct" top-1 of a Des-Net should keep of its Aux-Net's (the elastic stage-1 target).
 DIRECT_KEEP_TARGET = 0.9
 
 
 def write_report(report: dict, out: Path) -> None:
     out = Path(out)
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(markdown(report))
-    plot(report, out / "report.png")
+    json_file, md_file, png_file = REPORT_FILES
+    (out / json_file).write_text(json.dumps(report, indent=2))
+    (out / md_file).write_text(markdown(report))
+    plot(report, out / png_file)
 
 
 def table_lines(report: dict) -> list[str]:

@@ -10,6 +10,7 @@ from train_helpers import fake_fashion_mnist
 
 from lets_core.baselines import METHODS
 from lets_core.compare import METHOD_NAMES, CompareConfig, run_compare
+from lets_core.train.checkpoint import CheckpointError
 
 
 def _config(tmp_path, **overrides) -> CompareConfig:
@@ -46,6 +47,10 @@ def test_every_method_runs_end_to_end_and_the_report_is_written(tmp_path):
         assert again["methods"][name]["stage1_seconds"] == report["methods"][name]["stage1_seconds"] > 0
         for size in again["results"]:
             assert again["results"][size][name]["top1_by_epochs"] == report["results"][size][name]["top1_by_epochs"]
+    # Another strategy emits other Des-Nets: resuming the first run's tuned ones is refused (it
+    # reported them as the new strategy's).
+    with pytest.raises(CheckpointError, match="starting model's strategy: checkpoint 'continuous' vs now 'top-l2'"):
+        run_compare(_config(tmp_path, methods=["lets"], strategy="top-l2"))
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -125,3 +130,13 @@ def test_compare_runs_on_an_image_folder_with_its_own_classes(tmp_path, monkeypa
     assert report["dataset"]["dataset"] == "folder" and report["dataset"]["num_classes"] == 3
     assert report["model_config"]["learngene"]["num_classes"] == 3
     assert set(report["results"]["2x4"]) == {"lets", "nested"}
+
+
+def test_the_reading_says_why_nothing_is_compared():
+    """With LeTs as the only method the reading said "No LeTs method was run."."""
+    from lets_core.compare_report import reading
+
+    base = {"config": {"tune_epochs": [0, 1]}, "results": {"2x4": {}}}
+    assert reading(dict(base, methods={"lets": {}})) == [
+        "- No other method ran at a LeTs size, so there is nothing to compare LeTs against."]
+    assert reading(dict(base, methods={"scratch": {}})) == ["- No LeTs method was run."]

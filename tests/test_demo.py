@@ -114,3 +114,19 @@ def test_demo_settings_are_checked_when_configured(overrides, message):
 
 def test_a_size_given_twice_is_run_once():
     assert DemoConfig(sizes=[(2, 4), (3, 6), (2, 4)]).sizes == [(2, 4), (3, 6)]
+
+
+def test_a_new_run_removes_the_earlier_runs_report(tmp_path, capsys):
+    """A re-run killed before its report left the earlier run's report beside the new run's
+    bundle, describing models that were no longer there."""
+    from types import SimpleNamespace
+
+    from lets_core.demo import start_experiment
+    from lets_core.demo_report import REPORT_FILES
+
+    for name in REPORT_FILES:
+        (tmp_path / name).write_text("earlier run")
+    (tmp_path / "notes.txt").write_text("the user's")
+    start_experiment(SimpleNamespace(out=str(tmp_path)), None, REPORT_FILES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert "removing the earlier run's report (report.json, report.md, report.png)" in capsys.readouterr().out

@@ -17,7 +17,7 @@ another device or thread count differ in the last bits.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -28,8 +28,13 @@ NOT_RECORDED = None
 
 def state_fingerprint(module: nn.Module) -> str:
     """SHA-256 of a module's state: every entry's name, dtype, shape and bytes, in order."""
+    return tensors_fingerprint(module.state_dict())
+
+
+def tensors_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of named tensors: every entry's name, dtype, shape and bytes, in order."""
     h = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
+    for name, tensor in state.items():
         flat = tensor.detach().cpu().contiguous().reshape(-1)
         h.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}\n".encode())
         h.update(memoryview(flat.view(torch.uint8).numpy()).cast("B"))
