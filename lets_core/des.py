@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +21,7 @@ from .generation import generate_state
 from .input_norm import InputNorm, record_input_norm, recorded_input_norm
 from .selection import check_width, select_width, selected_factors
 from .state_files import check_finite, unwrapped
-from .vit import vit_kwargs
+from .vit import check_drop_path_rate, vit_kwargs
 
 # A registered timm architecture name; every argument is overridden by model_args.
 TIMM_ARCHITECTURE = "vit_base_patch16_224"
@@ -105,11 +106,17 @@ def _described(model: VisionTransformer, kwargs: dict, input_norm: InputNorm | N
 
 def _pretrained_cfg(kwargs: dict, input_norm: InputNorm | None) -> dict:
     """timm's description of a Des-Net's input and classifier; with its mean and std when recorded
-    (without them timm assumes ImageNet's)."""
+    (without them timm assumes ImageNet's).
+
+    ``crop_pct`` 1 and bilinear resizing: lets_core trains and evaluates on the whole image, resized
+    bilinearly; timm's defaults (0.875, bicubic) enlarge each image by 8/7 and cut its border,
+    which cost a Des-Net 10 points of top-1 through ``timm.data.create_transform``.
+    """
     in_chans, img = kwargs["in_chans"], kwargs["img_size"]
     # Tuples, as in timm's own configs (JSON writes them as lists).
-    cfg = {"input_size": (in_chans, img, img), "fixed_input_size": True, "num_classes": kwargs["num_classes"],
-           "classifier": "head", "first_conv": "patch_embed.proj"}
+    cfg = {"input_size": (in_chans, img, img), "fixed_input_size": True, "crop_pct": 1.0, "crop_mode": "center",
+           "interpolation": "bilinear", "num_classes": kwargs["num_classes"], "classifier": "head",
+           "first_conv": "patch_embed.proj"}
     if input_norm is not None:
         cfg.update(mean=input_norm.mean, std=input_norm.std)
     return cfg
@@ -157,6 +164,13 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _check_state_matches_args(state, kwargs)
     check_finite(state, "save_des: the Des-Net")
+    if recorded_input_norm(model) is None:
+        # Saved anyway (an untrained Des-Net has none), but timm would then assume ImageNet's mean and
+        # std: 3 channels, which fail on a grey model and mis-scale a colour one.
+        warnings.warn("save_des: the Des-Net records no input normalization, so its config.json has no mean "
+                      "and std and timm will assume ImageNet's; record the ones it was trained with by "
+                      "lets_core.record_input_norm(model, lets_core.InputNorm(mean, std)) (lets_core's training "
+                      "records them)", stacklevel=2)
     config = {
         "architecture": TIMM_ARCHITECTURE,
         "num_classes": kwargs["num_classes"],
@@ -203,13 +217,16 @@ def _check_state_matches_args(state: dict[str, torch.Tensor], kwargs: dict) -> N
         f"reset_classifier is fine)")
 
 
-def load_des(directory: str | Path) -> VisionTransformer:
+def load_des(directory: str | Path, drop_path_rate: float | None = None) -> VisionTransformer:
     """Rebuild the Des-Net that :func:`save_des` wrote into ``directory``, in eval mode.
 
     Checks ``lets_digest.json`` first: a damaged or edited ``config.json`` or ``model.safetensors``
     raises :class:`BundleError` naming the file instead of loading different weights.
+    ``drop_path_rate``: the stochastic depth to fine-tune it with; None keeps the saved one.
     """
     directory = Path(directory)
+    if drop_path_rate is not None:
+        drop_path_rate = check_drop_path_rate(drop_path_rate)
     for name in (DES_CONFIG, DES_WEIGHTS, DES_DIGEST):
         if not (directory / name).is_file():
             raise BundleError(f"Des-Net file {str(directory / name)!r} is missing; a Des-Net folder holds "
@@ -226,6 +243,8 @@ def load_des(directory: str | Path) -> VisionTransformer:
     if not isinstance(kwargs, dict):
         raise BundleError(f"{str(directory / DES_CONFIG)!r} has no 'model_args' object; it is not a Des-Net config")
     input_norm = _saved_input_norm(config, directory / DES_CONFIG)
+    if drop_path_rate is not None:  # a training-time setting: the weights are the same
+        kwargs = dict(kwargs, drop_path_rate=drop_path_rate)
     try:
         # Weights come from the file: skip timm's random init, as emit_des does.
         model = VisionTransformer(**kwargs, weight_init="skip", device="meta")

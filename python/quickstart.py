@@ -42,6 +42,10 @@ def main() -> None:
         opt.step()
         print(f"step {step}: loss {loss.item():.4f}")
 
+    # The inputs' per-channel mean and std (pixels in [0, 1]) that training standardized them with:
+    # lets_core's own training records them; a loop of your own says them (Fashion-MNIST's here).
+    # Every Des-Net emitted from the bundle inherits them, and timm's transform uses them.
+    lets_core.record_input_norm(aux, lets_core.InputNorm(mean=(0.286,), std=(0.353,)))
     bundle_dir = lets_core.save_bundle(aux, args.out / "bundle")
     aux = lets_core.load_bundle(bundle_dir).eval()
     print(f"bundle saved and reloaded from {bundle_dir}")

@@ -79,7 +79,8 @@ def test_folders_without_a_record_load_without_one_and_an_edited_record_is_refus
     lets_core.save_bundle(aux, tmp_path / "old")
     assert "input_norm" not in json.loads((tmp_path / "old" / "bundle.json").read_text())
     assert recorded_input_norm(lets_core.load_bundle(tmp_path / "old")) is None
-    lets_core.save_des(lets_core.emit_des(aux, 3, 6), tmp_path / "old_des")
+    with pytest.warns(UserWarning, match="records no input normalization, so its config.json has no mean"):
+        lets_core.save_des(lets_core.emit_des(aux, 3, 6), tmp_path / "old_des")
     assert "mean" not in json.loads((tmp_path / "old_des" / "config.json").read_text())["pretrained_cfg"]
     assert recorded_input_norm(lets_core.load_des(tmp_path / "old_des")) is None
     # The record is covered by bundle.json's digest: an edited mean is a damaged bundle.
@@ -170,7 +171,8 @@ def test_lets_evaluate_reports_the_same_top1_whatever_train_limit(tmp_path, caps
     aux = lets_core.AuxNet(lets_core.presets.tiny())
     splits = load_splits("fashion-mnist", data, val_size=16, seed=0)
     lets_core.save_des(record_input_norm(lets_core.emit_des(aux, 3, 6), InputNorm.of(splits)), tmp_path / "des")
-    lets_core.save_des(lets_core.emit_des(aux, 3, 6), tmp_path / "old")  # records none
+    with pytest.warns(UserWarning, match="records no input normalization"):
+        lets_core.save_des(lets_core.emit_des(aux, 3, 6), tmp_path / "old")  # records none
 
     def evaluate(folder, *flags):
         assert cli.main(["evaluate", "--des", str(folder), "--data-dir", data, "--val-size", "16", "--json",

@@ -32,7 +32,9 @@ def _tiny_aux(seed: int = 0, **changes) -> lets_core.AuxNet:
     torch.manual_seed(seed)
     d = lets_core.presets.tiny().to_dict()
     d.update(changes)
-    return lets_core.AuxNet(lets_core.LetsConfig.from_dict(d)).eval()
+    aux = lets_core.AuxNet(lets_core.LetsConfig.from_dict(d)).eval()
+    # As stage 1 records it: save_des warns about a Des-Net that records none.
+    return lets_core.record_input_norm(aux, lets_core.InputNorm((0.5,), (0.25,)))
 
 
 def _edit_json(path: Path, edit) -> None:
@@ -65,7 +67,7 @@ def test_bundle_json_records_digest_of_every_file_and_field(bundle):
     meta = json.loads((path / CONFIG_FILE).read_text())
     assert meta["format_version"] == 2
     assert set(meta["digest"]["files"]) == {TENSORS_FILE}
-    assert set(meta["digest"]["fields"]) == {"format_version", "config", "training"}
+    assert set(meta["digest"]["fields"]) == {"format_version", "config", "training", "input_norm"}
     assert meta["digest"]["files"][TENSORS_FILE] == artifacts.file_sha256(path / TENSORS_FILE)
 
 

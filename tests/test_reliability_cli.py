@@ -26,6 +26,15 @@ def _no_reexec(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+NORM = lets_core.InputNorm((0.5,), (0.25,))
+
+
+def _saved_des(folder):
+    """An untrained Des-Net saved with a normalization, as training records one (save_des warns otherwise)."""
+    aux = lets_core.record_input_norm(lets_core.AuxNet(lets_core.presets.tiny()), NORM)
+    return lets_core.save_des(lets_core.emit_des(aux, 2, 2), folder)
+
+
 def _config(tmp_path, values, name="c.json"):
     path = tmp_path / name
     path.write_text(json.dumps(values))
@@ -247,7 +256,8 @@ def des_10_classes(tmp_path):
     from lets_core.train import scratch_des
 
     path = tmp_path / "des"
-    save_des(scratch_des(presets.tiny(), 2, 2), path)  # 10 classes, 1 x 28 x 28
+    # 10 classes, 1 x 28 x 28; with a normalization, as training records one (save_des warns otherwise)
+    save_des(lets_core.record_input_norm(scratch_des(presets.tiny(), 2, 2), NORM), path)
     return str(path)
 
 
@@ -366,7 +376,7 @@ def test_error_classes_are_covered_by_main():
 
 def test_evaluate_on_an_empty_split_is_refused(tmp_path, capsys):
     """It used to print top-1 0 and loss 0 over 0 images and exit 0 (also with --json)."""
-    des = lets_core.save_des(lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 2, 2), tmp_path / "d")
+    des = _saved_des(tmp_path / "d")
     err = _run_error(["evaluate", "--des", str(des), "--dataset", "digits", "--split", "val", "--val-size", "0",
                       "--json"], capsys)
     assert "the 'val' split of digits has no images" in err and "--val-size" in err
@@ -381,7 +391,7 @@ def test_seed_out_of_range_is_named(capsys):
 
 
 def test_image_folder_that_is_a_file_is_named_as_such(tmp_path, capsys):
-    des = lets_core.save_des(lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 2, 2), tmp_path / "d")
+    des = _saved_des(tmp_path / "d")
     (tmp_path / "afile").write_text("x")
     err = _run_error(["evaluate", "--des", str(des), "--dataset", "folder", "--data-dir", str(tmp_path / "afile")],
                      capsys)
@@ -410,7 +420,8 @@ def test_emit_defaults_to_the_strategy_an_elastic_bundle_was_trained_with(tmp_pa
     ones elastic stage 1 trained as Des-Nets."""
     from lets_core.elastic import ElasticConfig
     training = {"elastic": ElasticConfig(strategy="top-l2", target="aux").to_dict()}
-    bundle = lets_core.save_bundle(lets_core.AuxNet(lets_core.presets.tiny()), tmp_path / "b", training=training)
+    aux = lets_core.record_input_norm(lets_core.AuxNet(lets_core.presets.tiny()), NORM)
+    bundle = lets_core.save_bundle(aux, tmp_path / "b", training=training)
     args = ["emit", "--bundle", str(bundle), "--heads", "3", "--depth", "4", "--out", str(tmp_path / "d")]
     assert cli.main(args) == 0
     assert "strategy top-l2" in capsys.readouterr().out
@@ -429,7 +440,7 @@ def test_info_json_is_one_document(capsys):
 def test_evaluate_checks_its_seed_and_refuses_a_teacher_arch_it_would_ignore(tmp_path, capsys):
     err = _parse_error(["evaluate", "--des", "d", "--seed", "-1"], capsys)
     assert "--seed: must be an integer in [0, 2**63 - 1], got '-1'" in err
-    des = lets_core.save_des(lets_core.emit_des(lets_core.AuxNet(lets_core.presets.tiny()), 2, 2), tmp_path / "d")
+    des = _saved_des(tmp_path / "d")
     err = _run_error(["evaluate", "--des", str(des), "--teacher-arch", "resnet18", "--dataset", "digits"], capsys)
     assert "--teacher-arch describes a --teacher checkpoint file" in err
 

@@ -32,6 +32,14 @@ manual.load_state_dict(load_file(folder + "/model.safetensors"), strict=True)
 with torch.no_grad():
     for m in (model, manual):
         torch.testing.assert_close(m(probe["x"]), probe["logits"], rtol=1e-5, atol=1e-5)
+
+# timm's own evaluation transform gives lets_core's inputs: the whole image, (pixels / 255 - mean) / std.
+import numpy as np
+from PIL import Image
+from timm.data import create_transform, resolve_data_config
+pixels = probe["pixels"].numpy()
+x = create_transform(**resolve_data_config({}, model=model))(Image.fromarray(pixels))
+torch.testing.assert_close(x, probe["normalized"], rtol=0, atol=1e-6)
 assert not any(name.startswith("lets_core") for name in sys.modules), "lets_core was imported"
 print("timm-only reload OK")
 """
@@ -40,12 +48,16 @@ print("timm-only reload OK")
 @pytest.mark.parametrize("heads, depth, strategy", [(3, 6, "top-l2"), (2, 1, "continuous"), (4, 12, "bottom-l1")])
 def test_saved_des_loads_in_timm_without_lets_core(tmp_path, heads, depth, strategy):
     torch.manual_seed(0)
-    aux = lets_core.AuxNet(lets_core.presets.tiny())
+    norm = lets_core.InputNorm((0.286,), (0.353,))  # as stage 1 records its data's
+    aux = lets_core.record_input_norm(lets_core.AuxNet(lets_core.presets.tiny()), norm)
     des = lets_core.emit_des(aux, heads=heads, depth=depth, strategy=strategy)
     folder = lets_core.save_des(des, tmp_path / "des")
     x = torch.randn(3, 1, 28, 28)
+    pixels = torch.randint(0, 256, (28, 28), dtype=torch.uint8)
     with torch.no_grad():
-        save_file({"x": x, "logits": des(x)}, str(tmp_path / "probe.safetensors"))
+        save_file({"x": x, "logits": des(x), "pixels": pixels,
+                   "normalized": ((pixels.float() / 255 - 0.286) / 0.353).unsqueeze(0)},
+                  str(tmp_path / "probe.safetensors"))
     config = json.loads((folder / "config.json").read_text())
     assert config["model_args"]["embed_dim"] == heads * 16 and config["model_args"]["depth"] == depth
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
