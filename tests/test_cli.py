@@ -75,7 +75,9 @@ def test_full_pipeline_through_the_cli(tmp_path, capsys):
     des = str(tmp_path / "des")
     assert cli.main(["emit", "--bundle", f"{aux}/bundle", "--heads", "3", "--depth", "6", "--strategy", "top-l2",
                      "--out", des]) == 0
-    assert cli.main(["finetune", "--des", des, "--out", str(tmp_path / "ft"), "--epochs", "1", *common]) == 0
+    assert cli.main(["finetune", "--des", des, "--drop-path", "0.2", "--out", str(tmp_path / "ft"), "--epochs", "1",
+                     *common]) == 0
+    assert json.loads((tmp_path / "ft" / "model" / "config.json").read_text())["model_args"]["drop_path_rate"] == 0.2
     result = json.loads((tmp_path / "ft" / "result.json").read_text())
     assert 0 <= result["test_top1"] <= 1 and len(result["history"]) == 1
     assert cli.main(["finetune", "--scratch", "--heads", "2", "--depth", "2", "--out", str(tmp_path / "scratch"),

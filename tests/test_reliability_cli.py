@@ -463,3 +463,43 @@ def test_train_aux_loads_a_teacher_checkpoint_file(tmp_path, capsys):
     err = _run_error(["train-aux", "--teacher", str(tmp_path / "teacher.safetensors"), "--alpha", "0",
                       "--out", str(tmp_path / "aux0"), *common], capsys)
     assert "--teacher is not used: --alpha 0" in err
+
+
+def test_finetune_refuses_flags_its_source_does_not_use(tmp_path, capsys):
+    """`finetune --des` trained the saved size whatever --heads/--depth/--strategy/--plan/--preset
+    said, and without stochastic depth whatever --drop-path said, exiting 0."""
+    des = str(_saved_des(tmp_path / "d"))
+    out = ["--out", str(tmp_path / "run"), "--dataset", "digits"]
+    err = _run_error(["finetune", "--des", des, "--heads", "4", *out], capsys)
+    assert "--heads does not apply to --des: it fine-tunes the saved Des-Net as it is" in err
+    err = _run_error(["finetune", "--des", des, "--strategy", "top-l2", "--plan", "0,1", "--preset", "paper", *out], capsys)
+    assert "--strategy, --plan, --preset do not apply to --des" in err
+    bundle = lets_core.save_bundle(lets_core.record_input_norm(lets_core.AuxNet(presets.tiny()), NORM), tmp_path / "b")
+    err = _run_error(["finetune", "--bundle", str(bundle), "--heads", "3", "--preset", "tiny", *out], capsys)
+    assert "--preset does not apply to --bundle: the bundle holds its model configuration" in err
+    err = _run_error(["finetune", "--scratch", "--heads", "2", "--depth", "2", "--plan", "0,1", *out], capsys)
+    assert "--plan does not apply to --scratch" in err
+    config = _config(tmp_path, presets.tiny().to_dict(), "model.json")
+    err = _run_error(["finetune", "--scratch", "--heads", "2", "--depth", "2", "--preset", "tiny", "--model-config",
+                      config, *out], capsys)
+    assert "--preset tiny and --model-config both describe the model; give one" in err
+
+
+def test_load_des_sets_the_stochastic_depth_to_fine_tune_with(tmp_path):
+    folder = _saved_des(tmp_path / "d")
+    saved = lets_core.load_des(folder)
+    tuned = lets_core.load_des(folder, drop_path_rate=0.3)
+    assert saved.lets_model_args["drop_path_rate"] == 0.0 and tuned.lets_model_args["drop_path_rate"] == 0.3
+    assert tuned.blocks[-1].drop_path1.drop_prob == pytest.approx(0.3)  # timm's linear schedule ends at the rate
+    x = torch.randn(2, 1, 28, 28)
+    torch.testing.assert_close(tuned(x), saved(x), rtol=0, atol=0)  # the same weights: eval ignores drop-path
+    with pytest.raises(ValueError, match="drop_path_rate must be a number in"):
+        lets_core.load_des(folder, drop_path_rate=1.0)
+
+
+def test_train_aux_refuses_loss_settings_its_loss_does_not_use(capsys):
+    """--label-smoothing at --alpha 1 and --tau at --alpha 0 trained bit-identical weights."""
+    err = _run_error(["train-aux", "--dataset", "digits", "--label-smoothing", "0.1"], capsys)
+    assert "--label-smoothing 0.1 smooths the labels of the cross-entropy term, which --alpha 1 weighs 0" in err
+    err = _run_error(["train-aux", "--dataset", "digits", "--alpha", "0", "--tau", "4"], capsys)
+    assert "--tau 4 is the distillation temperature, and --alpha 0 without --elastic distills nothing" in err

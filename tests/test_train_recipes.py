@@ -29,7 +29,7 @@ def test_auto_picks_by_dataset_size_and_sizes_epochs_by_steps():
 
 def _args(**given) -> argparse.Namespace:
     values = dict(recipe="auto", batch_size=128, epochs=None, lr=None, warmup_epochs=None, f_lr_scale=None,
-                  g_lr_scale=None, f_init=None, g_init=None, model_config=None)
+                  g_lr_scale=None, f_init=None, g_init=None, model_config=None, lr_base_batch=512)
     values.update(given)
     return argparse.Namespace(**values)
 
@@ -50,6 +50,19 @@ def test_cli_fills_unset_flags_from_the_recipe_and_keeps_given_ones(capsys):
     assert "stage-1 recipe 'small-data'" in printed and "30,000 training images" in printed
     assert "given on the command line: g_init, lr" in printed
     assert "lr 0.001 per 512 images" in printed and "G init uniform" in printed  # what runs, not the recipe's
+
+
+def test_the_recipes_lr_follows_lr_base_batch(capsys):
+    """The recipe quotes its lr per 512 images but was used as the lr per --lr-base-batch images:
+    --lr-base-batch 64 trained at 8 times the recipe's lr while the printed line said the recipe's."""
+    small = RECIPES["small-data"]
+    args = _args(lr_base_batch=64)
+    _apply_stage1_recipe(args, _tiny_with(), train_images=30000, say=True)
+    assert args.lr == pytest.approx(small.lr * 64 / 512)
+    assert f"lr {small.lr:g} per 512 images" in capsys.readouterr().out
+    args = _args(lr_base_batch=64, lr=0.01)  # a given --lr is per --lr-base-batch, as the flag says
+    _apply_stage1_recipe(args, _tiny_with(), train_images=30000, say=True)
+    assert args.lr == 0.01 and "lr 0.08 per 512 images" in capsys.readouterr().out
 
 
 def test_a_model_config_file_keeps_its_own_initializations():

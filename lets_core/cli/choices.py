@@ -28,6 +28,7 @@ CHANNELS = (1, 3)  # what --channels converts images to (lets_core.data checks t
 # lets_core.presets holds the functions but no table of them: the names --preset takes, in the
 # order --help shows them.
 PRESETS: dict[str, Callable[..., LetsConfig]] = {"tiny": presets.tiny, "paper": presets.paper}
+DEFAULT_PRESET = "tiny"
 STRATEGIES = selection.STRATEGIES  # which new neurons a Des-Net keeps
 F_INITS = config.F_INIT_SCHEMES
 G_INITS = config.G_INIT_SCHEMES

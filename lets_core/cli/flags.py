@@ -13,8 +13,8 @@ import argparse
 from ..elastic import ElasticConfig
 from ..train.config import TrainConfig
 from ..train.recipes import LARGE_DATASET
-from .choices import (AMP_MODES, CHANNELS, DATASETS, DEVICES, ELASTIC_TARGETS, F_INITS, G_INITS, PRESETS,
-                      STAGE1_RECIPES, STRATEGIES)
+from .choices import (AMP_MODES, CHANNELS, DATASETS, DEFAULT_PRESET, DEVICES, ELASTIC_TARGETS, F_INITS, G_INITS,
+                      PRESETS, STAGE1_RECIPES, STRATEGIES)
 from .types import count, finite_float, index_list, positive_int, rate, seed, val_size
 
 _T = TrainConfig()
@@ -84,9 +84,13 @@ def train_flags(p: argparse.ArgumentParser, lr: float = _T.lr, alpha: float | No
 
 def model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--preset", choices=PRESETS, default="tiny", help="LetsConfig preset (classes follow the data)")
+    # No defaults here: a value given where it does not apply (e.g. with `finetune --des`) is
+    # refused, so it must be told apart from a default (cli.inputs resolves them).
+    g.add_argument("--preset", choices=PRESETS, help=f"LetsConfig preset (default {DEFAULT_PRESET}; classes follow "
+                   "the data)")
     g.add_argument("--model-config", metavar="FILE", help="LetsConfig JSON (instead of --preset)")
-    g.add_argument("--drop-path", type=rate, default=0.0, help="stochastic depth rate")
+    g.add_argument("--drop-path", type=rate, help="stochastic depth rate (default: the model configuration's; "
+                   "a saved Des-Net's own with `finetune --des`)")
 
 
 def stage1_flags(p: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from ..config import LetsConfig
 from ..data import load_splits
 from ..train import TrainConfig
 from ..train.teacher import TEACHER_META
-from .choices import PRESETS
+from .choices import DEFAULT_PRESET, PRESETS
 from .types import index_list
 
 
@@ -38,15 +38,22 @@ def _val_size(value: float) -> float | int:
 
 def model_config(args: argparse.Namespace, num_classes: int | None) -> LetsConfig:
     if args.model_config:
+        if args.preset is not None:
+            raise ValueError(f"--preset {args.preset} and --model-config both describe the model; give one")
         path = Path(args.model_config)
         if not path.is_file():
             raise ValueError(f"--model-config {str(path)!r} does not exist")
         cfg = LetsConfig.from_json(path.read_text())
     else:
-        cfg = PRESETS[args.preset](**({"num_classes": num_classes} if num_classes else {}))
-    if args.drop_path:
+        cfg = PRESETS[args.preset or DEFAULT_PRESET](**({"num_classes": num_classes} if num_classes else {}))
+    if args.drop_path is not None:  # given: it wins over the configuration's, 0 included
         cfg = dataclasses.replace(cfg, drop_path_rate=args.drop_path)
     return cfg
+
+
+def given_flags(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """The flags among ``names`` (Namespace fields whose default is None) that were given."""
+    return ["--" + name.replace("_", "-") for name in names if getattr(args, name) is not None]
 
 
 def emit_strategy(args: argparse.Namespace, bundle: str) -> str:

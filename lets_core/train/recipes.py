@@ -23,6 +23,11 @@ RECIPE_NAMES = ("auto", "small-data", "paper")
 LARGE_DATASET = 200_000
 
 
+# The batch a recipe's lr is quoted for (TrainConfig.lr_base_batch's default): a run with another
+# --lr-base-batch takes the recipe's lr rescaled to it.
+RECIPE_LR_BASE_BATCH = 512
+
+
 @dataclass(frozen=True)
 class Stage1Recipe:
     """Stage-1 settings: the TrainConfig values (lr per ``lr_base_batch`` = 512 images) and the F and
@@ -43,8 +48,8 @@ class Stage1Recipe:
     epochs: int = 0
 
     def describe(self) -> str:
-        return (f"stage-1 recipe {self.name!r}: {self.epochs} epochs, lr {self.lr:g} per 512 images, "
-                f"{self.warmup_epochs:g} warm-up epochs, F init {self.f_init}, G init {self.g_init}, "
+        return (f"stage-1 recipe {self.name!r}: {self.epochs} epochs, lr {self.lr:g} per {RECIPE_LR_BASE_BATCH} "
+                f"images, {self.warmup_epochs:g} warm-up epochs, F init {self.f_init}, G init {self.g_init}, "
                 f"F/G lr scales {self.f_lr_scale:g}/{self.g_lr_scale:g}")
 
 

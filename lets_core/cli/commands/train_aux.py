@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ...config import LetsConfig
 from ...elastic import ElasticConfig
-from ...train import distributed_session, evaluate_split, load_teacher, train_aux
-from ...train.recipes import resolve_recipe
+from ...train import TrainConfig, distributed_session, evaluate_split, load_teacher, train_aux
+from ...train.recipes import RECIPE_LR_BASE_BATCH, resolve_recipe
 from .. import inputs
 from ..fits import check_fits
 from ..flags import data_flags, model_flags, stage1_flags, subparser, train_flags
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = inputs.model_config(args, None)
         lg = cfg.learngene
         elastic = _elastic(args)
+        _check_loss_flags(args, elastic)
         teacher_meta = None
         # The objective distills from the teacher through alpha, or through the elastic Des-Nets' target.
         needs_teacher = (f"--alpha {args.alpha}" if args.alpha > 0 else
@@ -74,6 +75,10 @@ def _apply_stage1_recipe(args: argparse.Namespace, cfg: LetsConfig, train_images
     for key in ("epochs", "lr", "warmup_epochs", "f_lr_scale", "g_lr_scale"):
         if getattr(args, key) is None:
             setattr(args, key, getattr(recipe, key))
+    if "lr" not in given:
+        # The recipe quotes its lr per RECIPE_LR_BASE_BATCH images and --lr is read per --lr-base-batch:
+        # taken as it is, --lr-base-batch 64 trained at 8 times the recipe's lr.
+        args.lr = recipe.lr * args.lr_base_batch / RECIPE_LR_BASE_BATCH
     inits = {}
     for key in ("f_init", "g_init"):
         if getattr(args, key) is not None:
@@ -83,12 +88,23 @@ def _apply_stage1_recipe(args: argparse.Namespace, cfg: LetsConfig, train_images
     cfg = dataclasses.replace(cfg, transform=dataclasses.replace(cfg.transform, **inits)) if inits else cfg
     if say:
         # What will run: the recipe's values where no flag was given.
-        used = dataclasses.replace(recipe, **{k: getattr(args, k) for k in ("epochs", "lr", "warmup_epochs",
+        used = dataclasses.replace(recipe, **{k: getattr(args, k) for k in ("epochs", "warmup_epochs",
                                                                              "f_lr_scale", "g_lr_scale")},
+                                   lr=args.lr * RECIPE_LR_BASE_BATCH / args.lr_base_batch,  # as describe() quotes it
                                    f_init=cfg.transform.f_init, g_init=cfg.transform.g_init)
         overridden = f"; given on the command line: {', '.join(sorted(given))}" if given else ""
         print(f"{used.describe()} ({train_images:,} training images){overridden}", flush=True)
     return cfg
+
+
+def _check_loss_flags(args: argparse.Namespace, elastic: ElasticConfig | None) -> None:
+    """A loss setting the loss does not use is refused, not ignored (the runs were identical)."""
+    if args.label_smoothing and args.alpha >= 1:
+        raise ValueError(f"--label-smoothing {args.label_smoothing:g} smooths the labels of the cross-entropy term, "
+                         f"which --alpha {args.alpha:g} weighs 0; drop it, or set --alpha below 1")
+    if args.tau != TrainConfig.tau and args.alpha == 0 and elastic is None:
+        raise ValueError(f"--tau {args.tau:g} is the distillation temperature, and --alpha 0 without --elastic "
+                         "distills nothing; drop it, or set --alpha above 0")
 
 
 # The --elastic-* flags and the ElasticConfig fields they set.
