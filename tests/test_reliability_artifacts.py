@@ -18,7 +18,7 @@ from lets_core import artifacts
 from lets_core.bundle import CONFIG_FILE, TENSORS_FILE
 from lets_core.data import load_splits
 from lets_core.des import DES_CONFIG, DES_DIGEST, DES_WEIGHTS
-from lets_core.train import CheckpointError, load_checkpoint, load_teacher, train_teacher
+from lets_core.train import CheckpointError, evaluate_split, load_checkpoint, load_teacher, train_teacher
 from lets_core.train import teacher as teacher_mod
 from train_helpers import fake_fashion_mnist, quick_recipe
 
@@ -618,3 +618,18 @@ def test_a_folder_with_an_owned_file_name_is_not_deleted(tmp_path):
     with pytest.raises(lets_core.BundleError, match="holds files lets_core did not write there"):
         lets_core.save_bundle(_tiny_aux(), tmp_path / "b")
     assert (tmp_path / "b" / CONFIG_FILE / "thesis.txt").read_text() == "precious"
+
+
+def test_teacher_cache_ignores_the_test_split_and_float_statistics(teacher_run, teacher_dir, monkeypatch):
+    """The key held splits.describe(): the images' float mean and std (whose last digits change with
+    the thread count, so a torchrun run retrained the teacher) and the test size (which never
+    touches training). A reused teacher is scored on this call's test split."""
+    _, data, splits, cfg = teacher_run
+    _no_training(monkeypatch)
+    drifted = dataclasses.replace(splits, mean=(splits.mean[0] + 1e-15,), std=(splits.std[0] * (1 + 1e-15),))
+    _, meta = train_teacher(drifted, cfg, teacher_dir)
+    assert meta["data"] == drifted.describe()
+    fewer = load_splits("fashion-mnist", data, val_size=16, seed=0, test_limit=8)
+    model, meta = train_teacher(fewer, cfg, teacher_dir)
+    assert meta["data"]["test"] == 8
+    assert meta["test_top1"] == evaluate_split(model, fewer)["top1"]

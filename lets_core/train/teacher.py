@@ -17,7 +17,7 @@ from torch import nn
 
 from ..artifacts import digest_record, fsync_dir, fsync_file, read_json_object, verify_digest, write_json
 from ..data import Splits, eval_loader
-from ..input_norm import InputNorm, record_input_norm, recorded_input_norm
+from ..input_norm import InputNorm, normalized_for, record_input_norm, recorded_input_norm
 from ..state_files import read_state_dict
 from .checkpoint import CheckpointError
 from .config import RUNTIME_ONLY, TrainConfig
@@ -130,9 +130,13 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
                   resume: bool = False, env: DistEnv | None = None) -> tuple[nn.Module, dict]:
     """Train (or reuse the cached) teacher for ``splits``; returns the model and its metadata.
 
-    The cache key is the architecture, the dataset (its description and the SHA-256 of the
-    training and validation data) and the recipe: change any of them and the teacher is trained
-    again. A cached folder counts only when its weights match the digest in ``teacher.json``.
+    The cache key is the architecture, the training and validation data (their record: dataset,
+    classes, shape, counts and SHA-256) and the recipe: change any of them and the teacher is
+    trained again. A cached folder counts only when its weights match the digest in
+    ``teacher.json``. The test split is not in the key (it never touches training): a reused
+    teacher is evaluated on this call's test split, and its returned ``test_top1`` and ``data`` are
+    this call's. Nor are the float statistics of the images, whose last digits change with the
+    thread count (a torchrun process has one thread): the teacher records its own normalization.
     ``out_dir`` also holds fit's ``checkpoint.pt``; ``resume`` continues it (fit refuses a
     checkpoint of other data or another recipe).
     """
@@ -140,20 +144,20 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
     out = Path(out_dir)
     recipe = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_ONLY}
     record = data_record(splits)  # hashes the images: once, for the cache key and fit's checkpoint
-    key = {"arch": arch, "data": splits.describe(), "data_record": record, "train_config": recipe}
+    key = {"arch": arch, "data_record": record, "train_config": recipe}
     cached = _cached(out, key)
     if cached is not None:
-        return load_teacher(out).to(env.device), cached
+        model = load_teacher(out).to(env.device)
+        return model, dict(cached, data=splits.describe(), test_top1=_test_top1(model, splits, cfg, env))
     torch.manual_seed(cfg.seed)
     model = build_teacher(arch, num_classes=splits.num_classes, in_chans=splits.in_chans, img_size=splits.image_size)
     result = fit(model, splits, cfg, kind="teacher", out_dir=out, resume=resume, env=env, desc="teacher",
                  data_record=record, origin={"arch": arch})
-    test = evaluate(result.model, eval_loader(splits, "test", cfg.eval_batch_size, rank=env.rank,
-                                              world_size=env.world_size, num_workers=cfg.num_workers), env)
     # The key written is this call's: the weights come from this fit, which trained on these data
     # with this recipe or resumed a checkpoint it checked against them.
-    meta = dict(key, num_classes=splits.num_classes, in_chans=splits.in_chans, img_size=splits.image_size,
-                val_top1=result.last.get("val_top1"), test_top1=test["top1"],
+    meta = dict(key, data=splits.describe(), num_classes=splits.num_classes, in_chans=splits.in_chans,
+                img_size=splits.image_size, val_top1=result.last.get("val_top1"),
+                test_top1=_test_top1(result.model, splits, cfg, env),
                 params=sum(p.numel() for p in model.parameters()),
                 input_norm=recorded_input_norm(result.model).to_dict(),
                 # What the training cost, so a run that reuses this teacher can report it.
@@ -162,6 +166,12 @@ def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: s
         _save_teacher(out, result.model, meta)
     barrier(env)
     return result.model.eval(), meta
+
+
+def _test_top1(model: nn.Module, splits: Splits, cfg: TrainConfig, env: DistEnv) -> float:
+    loader = eval_loader(normalized_for(model, splits), "test", cfg.eval_batch_size, rank=env.rank,
+                         world_size=env.world_size, num_workers=cfg.num_workers)
+    return evaluate(model, loader, env)["top1"]
 
 
 def _save_teacher(out: Path, model: nn.Module, meta: dict[str, Any]) -> None:
