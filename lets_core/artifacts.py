@@ -153,6 +153,8 @@ def save_folder_atomically(directory: str | Path, write: Callable[[Path], None],
                     f"({exc.strerror}); choose a writable location") from exc
     try:
         write(tmp)
+        for path in tmp.iterdir():
+            publish_mode(path)
         _fsync_tree(tmp)
         _swap_into_place(tmp, target)
     except OSError as exc:
@@ -161,6 +163,15 @@ def save_folder_atomically(directory: str | Path, write: Callable[[Path], None],
     finally:
         _remove(tmp)  # after a swap it holds the old folder; after a failure, the partial new one
     return Path(directory)
+
+
+def publish_mode(path: str | Path) -> None:
+    """Give a written file the permissions the umask gives any new file (0644 under umask 022):
+    safetensors creates its files 0600, so weights beside 0644 JSON files were unreadable to the
+    other users of a shared folder."""
+    mask = os.umask(0)  # reading the umask means setting it; restored at once
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def fsync_file(path: str | Path) -> None:

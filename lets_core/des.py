@@ -158,7 +158,9 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
     if kwargs is None:
         raise ValueError(
             f"save_des needs a Des-Net made by lets_core.emit_des (it records its timm arguments in "
-            f"`{MODEL_ARGS_ATTR}`); got a {type(model).__name__} without them"
+            f"`{MODEL_ARGS_ATTR}`); got a {type(model).__name__} without them. A Des-Net loaded by timm: load its "
+            f"folder with lets_core.load_des instead, or copy the weights into one (des = lets_core.load_des(folder); "
+            f"des.load_state_dict(model.state_dict()))"
         )
     kwargs = _args_of_current_head(model, kwargs)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import os
+import stat
 import shutil
 from pathlib import Path
 
@@ -633,3 +634,27 @@ def test_teacher_cache_ignores_the_test_split_and_float_statistics(teacher_run, 
     model, meta = train_teacher(fewer, cfg, teacher_dir)
     assert meta["data"]["test"] == 8
     assert meta["test_top1"] == evaluate_split(model, fewer)["top1"]
+
+
+def test_saved_weights_get_the_permissions_of_any_new_file(tmp_path, teacher_dir):
+    """safetensors writes its files 0600: weights beside 0644 JSON files were unreadable to the
+    other users of a shared folder."""
+    old = os.umask(0o022)
+    try:
+        bundle = lets_core.save_bundle(_tiny_aux(), tmp_path / "b")
+        des = lets_core.save_des(lets_core.emit_des(_tiny_aux(), 3, 4), tmp_path / "d")
+    finally:
+        os.umask(old)
+    for path in (bundle / TENSORS_FILE, bundle / CONFIG_FILE, des / DES_WEIGHTS, des / DES_CONFIG):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    # A teacher's weights are published the same way (umask 022 here too).
+    assert stat.S_IMODE((teacher_dir / "model.safetensors").stat().st_mode) == 0o666 & ~old
+
+
+def test_save_des_names_the_way_back_for_a_model_timm_loaded(tmp_path):
+    import timm
+
+    folder = lets_core.save_des(lets_core.emit_des(_tiny_aux(), 3, 4), tmp_path / "d")
+    plain = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    with pytest.raises(ValueError, match=r"load its folder with lets_core.load_des instead, or copy the weights"):
+        lets_core.save_des(plain, tmp_path / "again")

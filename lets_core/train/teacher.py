@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from ..artifacts import digest_record, fsync_dir, fsync_file, read_json_object, verify_digest, write_json
+from ..artifacts import (digest_record, fsync_dir, fsync_file, publish_mode, read_json_object, verify_digest,
+                         write_json)
 from ..data import Splits, eval_loader
 from ..input_norm import InputNorm, normalized_for, record_input_norm, recorded_input_norm
 from ..state_files import read_state_dict
@@ -184,6 +185,7 @@ def _save_teacher(out: Path, model: nn.Module, meta: dict[str, Any]) -> None:
     tmp_model, tmp_meta = out / (TEACHER_FILE + ".tmp"), out / (TEACHER_META + ".tmp")
     try:
         save_file(state, str(tmp_model))
+        publish_mode(tmp_model)
         fsync_file(tmp_model)
         write_json(tmp_meta, dict(meta, digest=digest_record({TEACHER_FILE: tmp_model}, meta)))
         tmp_model.replace(out / TEACHER_FILE)
