@@ -132,6 +132,17 @@ class Stage1:
     strategy: str | None
 
 
+# Methods whose stage 1 also trains sampled sizes toward the teacher's logits (the default target of
+# ElasticConfig and NestedConfig), so they run the teacher whatever alpha is.
+SAMPLES_TOWARD_TEACHER = ("lets-elastic", "nested")
+
+
+def distills(method: str, alpha: float) -> bool:
+    """Whether ``method``'s stage 1 runs the teacher (its time then counts in the method's total):
+    at alpha 0 only the methods of :data:`SAMPLES_TOWARD_TEACHER` do, and scratch never trains."""
+    return method != "scratch" and (alpha > 0 or method in SAMPLES_TOWARD_TEACHER)
+
+
 def _training_seconds(history: list[dict], wall: float) -> float:
     """What a training cost as its history records it (so a stage reused from an earlier run
     counts), or ``wall`` when the history records nothing."""
@@ -181,7 +192,7 @@ def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
         "teacher": {"arch": cfg.teacher_arch, "params": teacher_meta["params"],
                     "test_top1": teacher_meta["test_top1"], "seconds": round(teacher_seconds, 1)},
         "methods": {m: {"stored_parameters": s.stored_parameters, "stage1_seconds": round(s.seconds, 1),
-                        "stage1_history": s.history, "distills": m != "scratch"} for m, s in stage1.items()},
+                        "stage1_history": s.history, "distills": distills(m, cfg.alpha)} for m, s in stage1.items()},
         "sizes": {f"{h}x{d}": {"heads": h, "depth": d, "params": des_param_count(model_cfg, h, d)}
                   for h, d in cfg.sizes},
         "results": results,
@@ -211,7 +222,7 @@ def _train_stage1(method: str, cfg: CompareConfig, model_cfg: LetsConfig, splits
             return True
 
         return Stage1(lambda h, d: emit_des(aux, h, d, strategy=cfg.strategy), supports,
-                      aux.trainable_parameter_count(), _training_seconds(result.history, time.perf_counter() - t0),
+                      aux.stored_parameter_count(), _training_seconds(result.history, time.perf_counter() - t0),
                       result.history, state_fingerprint(aux), cfg.strategy)
     spec = METHODS[method]
     source = spec.train_stage1(splits, teacher, model_cfg, recipe, folder, resume=True, env=env,

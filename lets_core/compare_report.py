@@ -28,7 +28,7 @@ def top1_lines(report: dict) -> list[str]:
     for size, methods in report["results"].items():
         for method, r in methods.items():
             best = [_best_at(report, size, e) for e in epochs]
-            cells = [_pct(r["top1_by_epochs"].get(str(e)), bold=b == method) for e, b in zip(epochs, best)]
+            cells = [_pct(r["top1_by_epochs"].get(str(e)), bold=method in b) for e, b in zip(epochs, best)]
             lines.append(f"| {_name(report, size)} | {method} | " + " | ".join(cells) + " |")
     return lines
 
@@ -60,10 +60,14 @@ def reading(report: dict) -> list[str]:
                     for size, r in report["results"].items() if lets in r and other in r}
             if not gaps:
                 continue
-            wins = sum(g >= 0 for g in gaps.values())
+            ahead, level = sum(g > 0 for g in gaps.values()), sum(g == 0 for g in gaps.values())
+            behind = len(gaps) - ahead - level
             detail = ", ".join(f"{_name(report, s)} {100 * g:+.1f}" for s, g in gaps.items())
-            verdict = "at least equal at every size" if wins == len(gaps) else (
-                "behind at every size" if wins == 0 else f"ahead at {wins} of {len(gaps)} sizes")
+            # A tie is level, not ahead (compare_seeds.py counts the same way).
+            verdict = "at least equal at every size" if behind == 0 else (
+                "behind at every size" if behind == len(gaps) else
+                ", ".join(f"{word} at {n}" for word, n in (("ahead", ahead), ("level", level), ("behind", behind))
+                          if n) + f" of {len(gaps)} sizes")
             lines.append(f"- {lets} + {e} ep against {other} + {e} ep: {verdict} (points: {detail}).")
     if lines:
         return lines
@@ -127,7 +131,9 @@ def plot(report: dict, path: Path) -> None:
     for ax in axes[0][len(sizes):]:
         ax.axis("off")
     axes[0][0].set_ylabel("test top-1 (%)")
-    for ax, e in zip(axes[1], [0, *tuned]):
+    # The direct panel only when 0 was run: `--tune-epochs 1` crashed here after all the training.
+    bottom = [e for e in epochs if e == 0][:1] + tuned
+    for ax, e in zip(axes[1], bottom):
         for method in methods:
             points = [(report["sizes"][s]["params"], 100 * r[method]["top1_by_epochs"][str(e)])
                       for s, r in report["results"].items() if method in r]
@@ -137,7 +143,7 @@ def plot(report: dict, path: Path) -> None:
         ax.set(title="direct (no tuning)" if e == 0 else f"after {e} tuning epoch(s)", xlabel="Des-Net parameters",
                xscale="log")
         ax.grid(alpha=0.3)
-    for ax in axes[1][1 + len(tuned):]:
+    for ax in axes[1][len(bottom):]:
         ax.axis("off")
     axes[1][0].set_ylabel("test top-1 (%)")
     # One legend for the figure: some methods make only some sizes, so no single panel shows them all.
@@ -150,10 +156,13 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _best_at(report: dict, size: str, epochs: int) -> str | None:
+def _best_at(report: dict, size: str, epochs: int) -> set[str]:
+    """Every method with the best top-1 at (size, epochs): ties are all bold (weight selection and
+    Pre-Fin are one network at the Aux size, so they tie whenever either is best)."""
     scores = {m: r["top1_by_epochs"].get(str(epochs)) for m, r in report["results"][size].items()}
     scores = {m: v for m, v in scores.items() if v is not None}
-    return max(scores, key=scores.get) if scores else None
+    top = max(scores.values(), default=None)
+    return {m for m, v in scores.items() if v == top}
 
 
 def _name(report: dict, size: str) -> str:

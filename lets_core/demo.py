@@ -30,8 +30,8 @@ from torch import nn
 from . import presets
 from .bundle import TENSORS_FILE
 from .config import F_INIT_SCHEMES, G_INIT_SCHEMES, LetsConfig
-from .data import FASHION_MNIST_INSTALL, Splits, fashion_mnist_available, load_splits
-from .demo_cost import des_flops, family_costs, forward_flops
+from .data import FASHION_MNIST_INSTALL, Splits, fashion_mnist_available, images_per_epoch, load_splits
+from .demo_cost import des_flops, family_costs, forward_flops, stage1_distills
 from .depth_plan import as_integer, auto_depth_plan
 from .des import des_param_count, emit_des
 from .elastic import TARGETS, ElasticConfig
@@ -299,8 +299,11 @@ def run_demo(cfg: DemoConfig, env: DistEnv | None = None) -> dict:
     bundle_file = out / f"aux-{cfg.stage1[0]}" / BUNDLE_DIR / TENSORS_FILE
     storage = storage_report(first, cfg.sizes)
     teacher_flops = forward_flops(teacher, lg.in_chans, lg.img_size)
-    flops = family_costs(model_cfg, cfg.sizes, len(splits.train), teacher_flops, cfg.teacher_epochs, cfg.aux_epochs,
-                         {v: (elastic if v == "elastic" else None) for v in cfg.stage1}, 1, cfg.scratch_epochs)
+    variants = {v: (elastic if v == "elastic" else None) for v in cfg.stage1}
+    flops = family_costs(model_cfg, cfg.sizes, images_per_epoch(len(splits.train), cfg.batch_size, env.world_size),
+                         teacher_flops, cfg.teacher_epochs, cfg.aux_epochs, variants, 1, cfg.scratch_epochs, cfg.alpha)
+    for variant, variant_elastic in variants.items():  # what the report's text and seconds follow
+        stage1[variant]["distills"] = stage1_distills(cfg.alpha, variant_elastic)
     timings["total"] = time.perf_counter() - started
     report = {
         "mode": "quick" if cfg.quick else "full" if cfg.full else "default",
@@ -313,7 +316,7 @@ def run_demo(cfg: DemoConfig, env: DistEnv | None = None) -> dict:
         "bundle": {"params": storage.bundle_params, "bytes": bundle_file.stat().st_size if bundle_file.is_file() else None,
                    "des_params_total": storage.des_total, "path": str(bundle_file.parent)},
         "rows": rows,
-        "costs": {"training_flops": flops, "seconds": _family_seconds(cfg, timings, rows)},
+        "costs": {"training_flops": flops, "seconds": _family_seconds(cfg, timings, rows, stage1)},
         "timings_seconds": {k: round(v, 1) for k, v in timings.items()},
         "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
                         "machine": platform.machine(), "device": str(env.device), "processes": env.world_size},
@@ -350,11 +353,14 @@ def _one_size(cfg, model_cfg, auxes, splits, heads, depth, recipe, out, env) -> 
             "scratch_top1_by_epoch": scratch, "seconds": {k: round(v, 1) for k, v in seconds.items()}}
 
 
-def _family_seconds(cfg: DemoConfig, timings: dict[str, float], rows: list[dict]) -> dict[str, float]:
-    """Measured seconds each way spent on the whole family (evaluation passes included)."""
+def _family_seconds(cfg: DemoConfig, timings: dict[str, float], rows: list[dict],
+                    stage1: dict[str, dict]) -> dict[str, float]:
+    """Measured seconds each way spent on the whole family (evaluation passes included; the
+    teacher's only where the stage 1 distills)."""
     costs = {}
     for variant in cfg.stage1:
-        costs[f"lets-{variant}"] = round(timings["teacher"] + timings[f"stage1-{variant}"]
+        teacher = timings["teacher"] if stage1[variant]["distills"] else 0.0
+        costs[f"lets-{variant}"] = round(teacher + timings[f"stage1-{variant}"]
                                          + sum(r["seconds"][f"tune-{variant}"] for r in rows), 1)
     for e in cfg.scratch_epochs:
         costs[f"scratch-{e}ep"] = round(sum(r["seconds"][f"scratch-{e}ep"] for r in rows), 1)

@@ -1,7 +1,10 @@
 """What each way of getting the demo's family of Des-Nets spends, in training FLOPs.
 
 A training epoch over N images costs N x (3 x the student's forward FLOPs), the usual count of a
-forward and a backward pass, plus N x the teacher's forward FLOPs when the student distills. An
+forward and a backward pass, plus N x the teacher's forward FLOPs when the student distills (N:
+the images the loader yields, without the last incomplete batch). The teacher's training counts
+for a stage 1 only when that stage 1 distills: at alpha 0 without an elastic teacher target, no
+loss reads the teacher's logits and fit never runs it. An
 elastic stage-1 step also runs its sampled Des-Nets; their cost is the expectation under the
 sandwich rule (the smallest size every step, ``num_random`` sizes uniform over the grid).
 Forward FLOPs come from ``torch.utils.flop_counter`` on meta tensors (matmuls and convolutions;
@@ -46,6 +49,12 @@ def des_flops(cfg: LetsConfig, heads: int, depth: int) -> float:
     return _vit_flops(cfg, heads, depth)
 
 
+def stage1_distills(alpha: float, elastic: ElasticConfig | None) -> bool:
+    """Whether a LeTs stage 1 runs the teacher: its loss weighs the teacher's logits (alpha > 0), or
+    its elastic Des-Nets learn from them (a target other than the Aux-Net's own logits)."""
+    return alpha > 0 or (elastic is not None and elastic.target != "aux")
+
+
 def stage1_flops_per_image(cfg: LetsConfig, teacher_flops: float, elastic: ElasticConfig | None) -> float:
     """Training FLOPs of one stage-1 image: the Aux-Net, the teacher, and the sampled Des-Nets."""
     student = des_flops(cfg, cfg.aux_heads, cfg.aux_depth)
@@ -60,18 +69,22 @@ def stage1_flops_per_image(cfg: LetsConfig, teacher_flops: float, elastic: Elast
 
 def family_costs(cfg: LetsConfig, sizes: list[tuple[int, int]], images: int, teacher_flops: float,
                  teacher_epochs: int, aux_epochs: int, stage1: dict[str, ElasticConfig | None],
-                 tune_epochs: int, scratch_epochs: list[int]) -> dict[str, float]:
+                 tune_epochs: int, scratch_epochs: list[int], alpha: float) -> dict[str, float]:
     """Training FLOPs of the whole family of ``sizes`` for every way the demo compares.
 
+    ``images``: the images one training epoch yields (:func:`lets_core.data.images_per_epoch`).
     Keys: ``lets-<variant>`` (teacher + that stage 1 + ``tune_epochs`` per size) for each stage-1
-    variant, and ``scratch-<e>ep`` (every size trained from scratch for e epochs).
+    variant, the teacher only where the variant distills (:func:`stage1_distills` with ``alpha``),
+    and ``scratch-<e>ep`` (every size trained from scratch for e epochs).
     """
     tune = sum(3 * des_flops(cfg, h, l) for h, l in sizes) * images
     teacher = teacher_epochs * images * 3 * teacher_flops
     costs = {}
     for name, elastic in stage1.items():
-        costs[f"lets-{name}"] = (teacher + aux_epochs * images * stage1_flops_per_image(cfg, teacher_flops, elastic)
-                                 + tune_epochs * tune)
+        used = stage1_distills(alpha, elastic)
+        costs[f"lets-{name}"] = ((teacher if used else 0.0) + tune_epochs * tune
+                                 + aux_epochs * images * stage1_flops_per_image(cfg, teacher_flops if used else 0.0,
+                                                                               elastic))
     for e in scratch_epochs:
         costs[f"scratch-{e}ep"] = e * tune
     return costs

@@ -96,7 +96,9 @@ def markdown(report: dict) -> str:
     mode = {"quick": "quick smoke run on a data subset (not a result)", "full": "full run",
             "default": "default run"}[report["mode"]]
     env = report["environment"]
-    stage1 = [f"- Aux-Net, {v} stage 1 ({_epochs(len(s['history']))} of distillation): test top-1 "
+    # "distills" is absent in reports written before it was recorded, when every stage 1 distilled.
+    stage1 = [f"- Aux-Net, {v} stage 1 ({_epochs(len(s['history']))} of "
+              f"{'distillation' if s.get('distills', True) else 'training on labels, no distillation'}): test top-1 "
               f"{_pct(s['test_top1'])} ({t.get(f'stage1-{v}', 0):.0f} s)." for v, s in report["stage1"].items()]
     tf = report["model_config"]["transform"]
     parts = [
@@ -124,7 +126,7 @@ def markdown(report: dict) -> str:
         "## What the numbers say", "",
         *reading(report),
         "- Stage 1 trains on the same training images the Des-Nets are then fine-tuned on; the LeTs cost above "
-        "includes it and the teacher. As in the paper, one stage-1 run initializes every size; a new size costs "
+        "includes it and, where it distills, the teacher. As in the paper, one stage-1 run initializes every size; a new size costs "
         "LeTs one tuning epoch.", "",
     ]
     return "\n".join(parts)

@@ -140,3 +140,49 @@ def test_the_reading_says_why_nothing_is_compared():
     assert reading(dict(base, methods={"lets": {}})) == [
         "- No other method ran at a LeTs size, so there is nothing to compare LeTs against."]
     assert reading(dict(base, methods={"scratch": {}})) == ["- No LeTs method was run."]
+
+
+def _report(scores: dict[str, dict[str, dict[str, float]]], tune_epochs=(0, 1)) -> dict:
+    """A compare report with the given top-1 per size, method and tuning length."""
+    sizes = {s: {"heads": int(s[0]), "depth": int(s[2:]), "params": 1000 * int(s[0])} for s in scores}
+    methods = sorted({m for by_method in scores.values() for m in by_method})
+    return {"config": {"tune_epochs": list(tune_epochs)}, "sizes": sizes, "dataset": {"dataset": "fashion-mnist"},
+            "methods": {m: {} for m in methods},
+            "results": {s: {m: {"top1_by_epochs": v} for m, v in by_method.items()} for s, by_method in scores.items()}}
+
+
+def test_ties_are_level_and_every_tied_best_is_bold():
+    """A tie counted as "ahead" in the reading, and only the first of two tied best methods was bold."""
+    from lets_core.compare_report import reading, top1_lines
+
+    report = _report({"2x4": {"lets": {"0": 0.1, "1": 0.5}, "imwlm": {"0": 0.2, "1": 0.5}},
+                      "4x8": {"lets": {"0": 0.1, "1": 0.4}, "imwlm": {"0": 0.2, "1": 0.6}},
+                      "3x6": {"lets": {"0": 0.1, "1": 0.7}, "imwlm": {"0": 0.2, "1": 0.6}}})
+    assert reading(report) == ["- lets + 1 ep against imwlm + 1 ep: ahead at 1, level at 1, behind at 1 of 3 sizes "
+                               "(points: H2-L4 +0.0, H4-L8 -20.0, H3-L6 +10.0)."]
+    table = top1_lines(report)
+    assert "| H2-L4 | lets | 10.00 | **50.00** |" in table and "| H2-L4 | imwlm | **20.00** | **50.00** |" in table
+
+
+def test_the_plot_needs_no_direct_column(tmp_path):
+    """`--tune-epochs 1` trained everything, then failed drawing the direct panel (KeyError '0')."""
+    from lets_core.compare_report import plot
+
+    plot(_report({"2x4": {"lets": {"1": 0.5}, "scratch": {"1": 0.4}}}, tune_epochs=(1,)), tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_only_methods_that_run_the_teacher_are_charged_for_it():
+    """At alpha 0 every method but scratch was said to distill and charged the teacher's time."""
+    from lets_core.baselines.nested import NestedConfig, NestedObjective
+    from lets_core.compare import SAMPLES_TOWARD_TEACHER, distills
+    from lets_core.elastic import ElasticConfig, ElasticObjective
+    from lets_core.presets import tiny
+    from lets_core.train import TrainConfig
+
+    assert distills("lets", 1.0) and not distills("lets", 0.0) and not distills("scratch", 1.0)
+    assert all(distills(m, 0.0) for m in SAMPLES_TOWARD_TEACHER)
+    # The rule follows the objectives themselves: at alpha 0 these two still read the teacher's logits.
+    plain = TrainConfig(alpha=0.0)
+    assert ElasticObjective(ElasticConfig(), tiny(), plain).teacher_reason is not None
+    assert NestedObjective(NestedConfig(), tiny(), plain).teacher_reason is not None

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,7 @@ def test_quick_demo_end_to_end(tmp_path):
     assert [(r["heads"], r["depth"]) for r in report["rows"]] == [(2, 4), (4, 8)]
     assert list(report["stage1"]) == ["paper", "elastic"]
     assert report["stage1"]["elastic"]["elastic"]["num_random"] == 1 and report["stage1"]["paper"]["elastic"] is None
+    assert report["stage1"]["paper"]["distills"] and report["stage1"]["elastic"]["distills"]  # alpha 1
     for row in report["rows"]:
         assert set(row["lets"]) == {"paper", "elastic"}
         assert set(row["scratch_top1_by_epoch"]) == {"1", "2"}
@@ -114,6 +116,16 @@ def test_demo_settings_are_checked_when_configured(overrides, message):
 
 def test_a_size_given_twice_is_run_once():
     assert DemoConfig(sizes=[(2, 4), (3, 6), (2, 4)]).sizes == [(2, 4), (3, 6)]
+
+
+def test_the_report_says_when_a_stage_1_did_not_distill():
+    from lets_core.demo_report import markdown
+
+    report = json.loads((Path(__file__).parent.parent / "benchmarks/results/demo/report.json").read_text())
+    report["stage1"]["paper"]["distills"] = False
+    text = markdown(report)
+    assert "paper stage 1 (" in text and "of training on labels, no distillation)" in text
+    assert "elastic stage 1 (" in text and "of distillation)" in text  # an older report: every stage 1 distilled
 
 
 def test_a_new_run_removes_the_earlier_runs_report(tmp_path, capsys):

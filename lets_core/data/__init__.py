@@ -7,7 +7,7 @@
 
 from .errors import DatasetError, DatasetNotFoundError
 from .idx import read_idx, write_idx
-from .loaders import (ImageDataset, ShardSampler, default_num_workers, eval_loader, set_epoch,
+from .loaders import (ImageDataset, ShardSampler, default_num_workers, eval_loader, images_per_epoch, set_epoch,
                       train_loader)
 from .sources import (DATASETS, FASHION_MNIST_DIR, FASHION_MNIST_ENV, FASHION_MNIST_INSTALL, ImageSet,
                       fashion_mnist_available, load_digits, load_fashion_mnist, load_image_folder)
@@ -16,6 +16,6 @@ from .splits import Splits, channel_stats, load_splits
 __all__ = [
     "DATASETS", "DatasetError", "DatasetNotFoundError", "FASHION_MNIST_DIR", "FASHION_MNIST_ENV",
     "FASHION_MNIST_INSTALL", "ImageDataset", "ImageSet", "ShardSampler", "Splits", "channel_stats",
-    "default_num_workers", "eval_loader", "fashion_mnist_available", "load_digits", "load_fashion_mnist",
+    "default_num_workers", "eval_loader", "fashion_mnist_available", "images_per_epoch", "load_digits", "load_fashion_mnist",
     "load_image_folder", "load_splits", "read_idx", "set_epoch", "train_loader", "write_idx",
 ]

@@ -8,6 +8,8 @@ single-process run.
 
 from __future__ import annotations
 
+import math
+
 import os
 
 import torch
@@ -94,6 +96,17 @@ def default_num_workers(world_size: int = 1) -> int:
         cpus = os.cpu_count() or 1
     per_process = cpus // max(1, world_size)
     return 0 if per_process <= 4 else min(8, per_process // 4)
+
+
+def images_per_epoch(train_images: int, batch_size: int, world_size: int = 1) -> int:
+    """How many images one epoch of :func:`train_loader` trains on: each rank's sampler pads the
+    data to a multiple of the ranks, and the last incomplete batch is dropped.
+
+    >>> images_per_epoch(1000, 128)
+    896
+    """
+    per_rank = _per_rank(batch_size, world_size)
+    return world_size * per_rank * (math.ceil(train_images / world_size) // per_rank)
 
 
 def train_loader(splits: Splits, batch_size: int, *, seed: int = 0, augment: bool = True, rank: int = 0,
