@@ -19,6 +19,10 @@ from .width_depth import DepthTransform, WidthTransform
 from .vit import build_vit, vit_kwargs
 
 
+# Parameters a bundle holds that no Des-Net is built from (the Aux-Net has its own pos_embed).
+UNUSED_BY_DES_NETS = ("learngene.pos_embed",)
+
+
 class AuxNet(nn.Module):
     """Stage-1 network of LeTs.
 
@@ -182,3 +186,10 @@ class AuxNet(nn.Module):
 
     def trainable_parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def stored_parameter_count(self) -> int:
+        """What LeTs stores to make every size (the paper's Table 2): the learngene, F, G and the Aux
+        pos_embed, whatever their ``requires_grad`` (freezing some to tune the others changes what
+        is trained, not what is stored); the learngene's own position embedding, which the bundle
+        file also holds but no Des-Net uses, is left out."""
+        return sum(p.numel() for name, p in self.named_parameters() if name not in UNUSED_BY_DES_NETS)

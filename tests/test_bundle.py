@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import lets_core
 from lets_core.bundle import CONFIG_FILE, TENSORS_FILE
@@ -104,3 +105,19 @@ def test_storage_report_of_the_paper_configuration():
     assert report.des_params == (22_049_896, 86_566_120)
     assert report.des_total == 22_049_896 + 86_566_120
     assert "Des-H12-L12: 86.6 M" in str(report)
+
+
+def test_storage_report_counts_what_is_stored_whatever_is_trained(tmp_path):
+    """It counted requires_grad parameters: freezing the learngene to tune F and G alone halved the
+    bundle (68,042 -> 31,872) and doubled the storage ratio, though the file held the same values;
+    and a size listed twice counted its model twice."""
+    aux = lets_core.AuxNet(lets_core.presets.tiny())
+    stored = lets_core.storage_report(aux, [(2, 4)]).bundle_params
+    for p in aux.learngene.parameters():
+        p.requires_grad_(False)
+    assert lets_core.storage_report(aux, [(2, 4)]).bundle_params == stored == 68_042
+    on_disk = sum(t.numel() for t in load_file(str(lets_core.save_bundle(aux, tmp_path / "b") / TENSORS_FILE)).values())
+    assert on_disk == stored + aux.learngene.pos_embed.numel()  # the one tensor no Des-Net uses
+    with pytest.raises(ValueError, match=r"sizes lists \(heads=2, depth=4\) more than once"):
+        lets_core.storage_report(aux, [(2, 4), (4, 8), (2, 4)])
+    assert "Des-H2-L4: 36.7 K" in str(lets_core.storage_report(aux, [(2, 4)]))  # printed "0.0 M"
