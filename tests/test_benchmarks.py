@@ -160,6 +160,8 @@ def _compare_json(folder: Path, seed: int, lets: float, rival: float) -> None:
     folder.mkdir()
     top1 = lambda v: {"top1_by_epochs": {"0": v / 2, "1": v}}
     report = {"config": {"seed": seed, "out": str(folder), "stage1_epochs": 5},
+              "dataset": {"dataset": "fashion-mnist", "train": 100, "val": 10, "test": 20, "image_size": 28,
+                          "in_chans": 1, "num_classes": 10},
               "methods": {"lets": {}, "imwlm": {}, "scratch": {}},
               "results": {"2x4": {"lets": top1(lets), "imwlm": top1(rival), "scratch": top1(0.5)}}}
     (folder / "compare.json").write_text(json.dumps(report))
@@ -169,8 +171,17 @@ def test_compare_seeds_averages_and_counts_the_seeds_lets_is_ahead(tmp_path):
     _compare_json(tmp_path / "s0", 0, 0.72, 0.70)
     _compare_json(tmp_path / "s1", 1, 0.70, 0.71)
     done = run("compare_seeds.py", str(tmp_path / "s0"), str(tmp_path / "s1"), tmp_path=tmp_path)
-    assert "| H2-L4 | lets | 35.50 [35.0, 36.0] | 71.00 [70.0, 72.0] |" in done.stdout
+    assert "| H2-L4 | lets | 35.50 [35.00, 36.00] | 71.00 [70.00, 72.00] |" in done.stdout
     assert "| lets | imwlm | +0.50 (1/2) |" in done.stdout
+    assert "| lets | scratch | +21.00 (2/2) |" in done.stdout  # scratch is a rival too (it was left out)
+    # A run on other data is not averaged (a digits fallback has the same settings).
+    _compare_json(tmp_path / "s3", 3, 0.7, 0.7)
+    other = json.loads((tmp_path / "s3" / "compare.json").read_text())
+    other["dataset"]["dataset"] = "digits"
+    (tmp_path / "s3" / "compare.json").write_text(json.dumps(other))
+    refused = subprocess.run([sys.executable, str(BENCHMARKS / "compare_seeds.py"), str(tmp_path / "s0"),
+                              str(tmp_path / "s3")], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "was run on other data" in refused.stderr
     # Runs with other settings than the seed are not averaged.
     _compare_json(tmp_path / "s2", 2, 0.7, 0.7)
     changed = json.loads((tmp_path / "s2" / "compare.json").read_text())
