@@ -20,7 +20,10 @@ void check_select_by_norm(const at::Tensor& matrix, int64_t unit, int64_t k, int
 }
 
 at::Tensor chosen_units(const at::Tensor& scores, int64_t k, bool largest) {
-  auto order = std::get<1>(at::sort(scores, /*stable=*/true, /*dim=*/0, /*descending=*/largest));
+  // Ranked in float32, as unit_scores in lets_core/ops/select_by_norm.py: the float64 sums of the
+  // kernels and of the reference differ only in summation order, which float32 rounding removes,
+  // so near-equal units tie (lower index first) in every build.
+  auto order = std::get<1>(at::sort(scores.to(at::kFloat), /*stable=*/true, /*dim=*/0, /*descending=*/largest));
   return std::get<0>(at::sort(order.narrow(0, 0, k)));
 }
 

@@ -1,9 +1,8 @@
 // CPU kernel of select_by_norm: one parallel pass computes every unit's score (sum of |x| or x^2
-// over its rows in every matrix of the stack, accumulated in float32 lanes, or float64 for
-// float64, summed in float64), ../select_by_norm.cpp ranks them, and the chosen rows are
-// gathered in parallel.
+// over its rows in every matrix of the stack, accumulated in float64 lanes: the ranking in
+// ../select_by_norm.cpp rounds the scores to float32, so only float64 sums rank as the reference
+// does), ../select_by_norm.cpp ranks them, and the chosen rows are gathered in parallel.
 #include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -25,7 +24,7 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_i
   auto scores = at::empty({n}, matrix.options().dtype(at::kDouble));
   double* sc = scores.data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, matrix.scalar_type(), "select_by_norm_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
+    using acc_t = double;
     const scalar_t* x = matrix.data_ptr<scalar_t>();
     const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(len * mats, 1));
     at::parallel_for(0, n, grain, [&](int64_t b, int64_t e) {

@@ -1,7 +1,8 @@
 // CUDA kernel of select_by_norm: one block per unit reads the unit's rows (in every matrix of the
-// stack) once and reduces sum |x| or sum x^2 in float32 (float64 for float64) with warp shuffles;
-// ../select_by_norm.cpp ranks the scores, and a gather copies the chosen units' rows.
-#include <ATen/OpMathType.h>
+// stack) once and reduces sum |x| or sum x^2 in float64 with warp shuffles (the ranking rounds the
+// scores to float32, so only float64 sums rank as the reference does; the read of the matrix, not
+// the arithmetic, bounds the kernel); ../select_by_norm.cpp ranks the scores, and a gather copies
+// the chosen units' rows.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -63,10 +64,10 @@ void unit_scores(c10::ScalarType dtype, const void* matrix, int64_t mats, int64_
   if (units == 0) return;
   switch (dtype) {
     case c10::ScalarType::Double: return launch_scores<double, double>(matrix, mats, units, len, p, scores, stream);
-    case c10::ScalarType::Float: return launch_scores<float, float>(matrix, mats, units, len, p, scores, stream);
-    case c10::ScalarType::Half: return launch_scores<c10::Half, float>(matrix, mats, units, len, p, scores, stream);
+    case c10::ScalarType::Float: return launch_scores<float, double>(matrix, mats, units, len, p, scores, stream);
+    case c10::ScalarType::Half: return launch_scores<c10::Half, double>(matrix, mats, units, len, p, scores, stream);
     case c10::ScalarType::BFloat16:
-      return launch_scores<c10::BFloat16, float>(matrix, mats, units, len, p, scores, stream);
+      return launch_scores<c10::BFloat16, double>(matrix, mats, units, len, p, scores, stream);
     default: TORCH_CHECK(false, "lets_core::select_by_norm: unsupported dtype ", dtype);
   }
 }
@@ -114,7 +115,7 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cuda(const at::Tensor& matrix_
   const int64_t mats = matrix.dim() == 3 ? matrix.size(0) : 1;  // a 2-D matrix is a stack of one
   const int64_t n = matrix.size(-2) / unit, len = unit * matrix.size(-1);
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  auto scores = at::empty({n}, matrix.options().dtype(at::toOpMathType(matrix.scalar_type())));
+  auto scores = at::empty({n}, matrix.options().dtype(at::kDouble));
   cuda::unit_scores(matrix.scalar_type(), matrix.data_ptr(), mats, n, len, static_cast<int>(p), scores.data_ptr(),
                     stream);
   // Ranking n scores (a few thousand) is cheap next to reading the matrix.
