@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,7 @@ from .depth_plan import auto_depth_plan, check_plan
 from .errors import BundleError
 from .generation import generate_state
 from .input_norm import InputNorm, record_input_norm, recorded_input_norm
+from .ops._registry import autocast_enabled
 from .selection import check_width, select_width, selected_factors
 from .state_files import check_finite, unwrapped
 from .vit import check_drop_path_rate, vit_kwargs
@@ -60,7 +62,7 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
     new = check_width(cfg, heads)
     plan = resolve_plan(cfg, depth, plan)
     d = cfg.learngene.embed_dim
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(aux):
         sel = select_width(cfg, aux.width, new, strategy)
         pos_cols = torch.cat([torch.arange(d, device=sel.residual.device), d + sel.residual])
         state = generate_state(cfg, aux.learngene, selected_factors(cfg, aux.width, sel), aux.depth,
@@ -68,6 +70,14 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
         # Repeated plan entries share tensors; a Des-Net is fine-tuned layer by layer, so copy.
         state = {k: v.detach().clone().contiguous() for k, v in state.items()}
     return build_des(cfg, d + new, len(plan), state, drop_path_rate, recorded_input_norm(aux))
+
+
+def full_precision(aux: AuxNet) -> contextlib.AbstractContextManager:
+    """Autocast off on ``aux``'s device, for emission: a Des-Net keeps the weights it is emitted
+    with, and generated under a caller's autocast region they were bf16-rounded for good (every
+    weight of a float32 model, up to 0.6% off)."""
+    device = next(aux.parameters()).device.type
+    return torch.autocast(device, enabled=False) if autocast_enabled(device) else contextlib.nullcontext()
 
 
 def resolve_plan(cfg: LetsConfig, depth: int | None, plan: Sequence[int] | None) -> list[int]:

@@ -13,7 +13,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from .auxnet import AuxNet
-from .des import build_des, resolve_plan
+from .des import build_des, full_precision, resolve_plan
 from .des_state import gather_des_state
 from .input_norm import recorded_input_norm
 from .selection import WidthSelection, check_strategy, check_width, select_width, size_pair
@@ -42,7 +42,7 @@ def emit_des_many(aux: AuxNet, sizes: Iterable[tuple[int, int]], strategy: str =
     # The depth is checked against an explicit plan, as emit_des(heads, depth, plan=...) does.
     requests = [(check_width(cfg, h), resolve_plan(cfg, l, p)) for (h, l), p in zip(sizes, plans)]
     models = []
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(aux):
         full = aux.generate()
         selections: dict[int, WidthSelection] = {}
         for new, plan in requests:

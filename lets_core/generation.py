@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import torch
 from torch import Tensor
+from torch.autograd import forward_ad
 
 from . import ops
 from .block_layout import BLOCK_MODULES, BlockModule
@@ -43,12 +45,29 @@ class WidthFactors:
     f_cls: Tensor
 
 
+def refuse_forward_ad() -> None:
+    """The generation's ops have reverse-mode derivatives only; under forward-mode AD their
+    tangents came out zero without an error (a jvp of the generated weights with respect to F was
+    0 where finite differences give 0.42). Refused instead, for torch.autograd.forward_ad and for
+    torch.func's jvp and jacfwd at any depth of the transform stack."""
+    if torch.compiler.is_compiling():  # dynamo cannot trace the interpreter stack; compiled graphs run no jvp
+        return
+    functorch = torch._C._functorch
+    jvp = any(layer.key() == functorch.TransformType.Jvp for layer in functorch.get_interpreter_stack() or ())
+    if jvp or forward_ad._current_level >= 0:
+        raise NotImplementedError(
+            "forward-mode AD (torch.func.jvp, torch.func.jacfwd, torch.autograd.forward_ad) is not supported "
+            "through lets_core's weight generation: its ops define reverse-mode derivatives only; use reverse "
+            "mode (torch.autograd.grad, torch.func.vjp, torch.func.jacrev)")
+
+
 def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: DepthTransform,
                    pos_embed: Tensor, plan: Sequence[int]) -> dict[str, Tensor]:
     """The timm state dict of the network whose block ``i`` is Aux layer ``plan[i]``.
 
     ``pos_embed`` is the (1, N, width) position embedding already restricted to the kept columns.
     """
+    refuse_forward_ad()
     blocks = lg.blocks
     f_e_out = fac.f_e[None, None]  # shared by all blocks, one chunk
     # The F that widens each neuron set of the block layout, on the output side (rows: one chunk,

@@ -3,6 +3,7 @@ formulas, module by module (core_helpers.spec_layer)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,3 +28,63 @@ def test_generation_matches_spec_formulas(cfg, seed, data):
     for i, aux_layer in enumerate(plan):
         for key, value in spec_layer(aux, aux_layer, *keep).items():
             torch.testing.assert_close(state[f"blocks.{i}.{key}"], value, rtol=1e-5, atol=1e-6)
+
+
+def test_emission_under_autocast_keeps_full_precision_weights():
+    """emit_des and emit_des_many inside an autocast region stored bf16-rounded weights in a float32
+    Des-Net (every qkv entry bf16-representable, up to 0.6% off), for good."""
+    torch.manual_seed(0)
+    aux = lets_core.AuxNet(lets_core.presets.tiny()).eval()
+    reference = lets_core.emit_des(aux, 3, 6).state_dict()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        one = lets_core.emit_des(aux, 3, 6).state_dict()
+        many = lets_core.emit_des_many(aux, [(3, 6)])[0].state_dict()
+    for state in (one, many):
+        assert all(torch.equal(state[k], reference[k]) for k in reference)
+
+
+def test_a_float64_aux_net_is_not_rounded_by_autocast():
+    """The op boundary cast float64 inputs to the autocast dtype; torch's autocast leaves float64 alone."""
+    torch.manual_seed(0)
+    aux = lets_core.AuxNet(lets_core.presets.tiny()).double().eval()
+    x = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    with torch.no_grad():
+        plain = aux(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            under = aux(x)
+    assert under.dtype == torch.float64
+    torch.testing.assert_close(under, plain, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("transform", ["jvp", "jacfwd", "forward_ad"])
+def test_forward_mode_ad_is_refused_not_zero(transform):
+    """Forward-mode AD through the ops returned zero tangents (0 where finite differences give 0.42)."""
+    import torch.autograd.forward_ad as fwAD
+
+    generate = _Generate(lets_core.AuxNet(lets_core.presets.tiny()))
+    f_e = generate.aux.width.f_e.detach()
+
+    def qkv(f):  # block 0's generated qkv weight as a function of F_e
+        return torch.func.functional_call(generate, {"aux.width.f_e": f}, (), strict=False)
+
+    with pytest.raises(NotImplementedError, match="forward-mode AD .* is not supported"):
+        if transform == "jvp":
+            torch.func.jvp(qkv, (f_e,), (torch.ones_like(f_e),))
+        elif transform == "jacfwd":
+            torch.func.jacfwd(qkv)(f_e)
+        else:
+            with fwAD.dual_level():
+                qkv(fwAD.make_dual(f_e, torch.ones_like(f_e)))
+    f = f_e.clone().requires_grad_(True)
+    assert torch.autograd.grad(qkv(f).sum(), f)[0].abs().sum() > 0  # reverse mode works
+
+
+class _Generate(torch.nn.Module):
+    """The Aux-Net's generated block-0 qkv weight as a module's output (functional_call swaps F)."""
+
+    def __init__(self, aux):
+        super().__init__()
+        self.aux = aux
+
+    def forward(self):
+        return self.aux.generate()["blocks.0.attn.qkv.weight"]

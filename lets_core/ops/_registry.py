@@ -48,7 +48,10 @@ class _AutocastBoundary:
             if device is None or not autocast_enabled(device):
                 return op(*args)
             dtype, result_dtype = torch.get_autocast_dtype(device), args[0].dtype
-            cast = [a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+            # float64 is left alone, as torch's autocast leaves it: a float64 Aux-Net under
+            # autocast was silently computed in bf16 (logits off by 1e-3).
+            cast = [a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dtype != torch.float64
+                    else a for a in args]
             with torch.autocast(device, enabled=False):
                 out = op(*cast)
             if isinstance(out, tuple):
