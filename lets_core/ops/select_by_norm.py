@@ -22,16 +22,17 @@ def unit_scores(matrix: Tensor, unit: int, p: int) -> Tensor:
     """Per unit of ``unit`` consecutive rows (of every matrix of a (M, N, K) stack, or of one
     (N, K) matrix): sum of |x| (p=1) or of x^2 (p=2), which orders units like their Lp norm.
 
-    Accumulated in float64, then rounded to float32, the precision the ranking uses: units whose
-    scores agree to float32 precision tie (lower index first) whatever the summation order, so the
-    compiled kernels, which sum in other orders, rank exactly as this reference does. With float32
-    sums they did not: the default F init makes every row sum to 1, every L1 score was a tie up to
-    rounding noise, and the two builds chose different neurons for "top-l1" Des-Nets."""
+    Each term |x| or x^2 in float32 (float64 for float64 input), the same in every kernel; their
+    sum accumulated in float64 and rounded to float32, the precision the ranking uses. Units whose
+    scores agree to float32 precision then tie (lower index first) whatever the summation order,
+    so the compiled kernels, which sum in other orders, rank exactly as this reference does. With
+    float32 sums they did not: the default F init makes every row sum to 1, every L1 score was a
+    tie up to rounding noise, and the two builds chose different neurons for "top-l1" Des-Nets."""
     stack = matrix if matrix.dim() == 3 else matrix.unsqueeze(0)
     m, rows, cols = stack.shape
-    flat = stack.reshape(m, rows // unit, unit * cols).to(torch.float64)
-    scores = flat.abs().sum(dim=(0, 2)) if p == 1 else flat.square().sum(dim=(0, 2))
-    return scores.to(torch.float32)
+    flat = stack.reshape(m, rows // unit, unit * cols).to(torch.promote_types(matrix.dtype, torch.float32))
+    terms = flat.abs() if p == 1 else flat.square()
+    return terms.sum(dim=(0, 2), dtype=torch.float64).to(torch.float32)
 
 
 def select_by_norm_reference(matrix: Tensor, unit: int, k: int, p: int, largest: bool) -> tuple[Tensor, Tensor]:

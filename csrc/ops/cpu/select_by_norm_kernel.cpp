@@ -1,8 +1,10 @@
 // CPU kernel of select_by_norm: one parallel pass computes every unit's score (sum of |x| or x^2
-// over its rows in every matrix of the stack, accumulated in float64 lanes: the ranking in
-// ../select_by_norm.cpp rounds the scores to float32, so only float64 sums rank as the reference
-// does), ../select_by_norm.cpp ranks them, and the chosen rows are gathered in parallel.
+// over its rows in every matrix of the stack; each term in float32, or float64 for float64, as the
+// reference computes it, accumulated in float64 lanes: the ranking in ../select_by_norm.cpp
+// rounds the scores to float32, so only float64 sums rank as the reference does), and the chosen
+// rows are gathered in parallel.
 #include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -24,7 +26,7 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_i
   auto scores = at::empty({n}, matrix.options().dtype(at::kDouble));
   double* sc = scores.data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, matrix.scalar_type(), "select_by_norm_cpu", [&] {
-    using acc_t = double;
+    using term_t = at::opmath_type<scalar_t>;
     const scalar_t* x = matrix.data_ptr<scalar_t>();
     const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(len * mats, 1));
     at::parallel_for(0, n, grain, [&](int64_t b, int64_t e) {
@@ -35,23 +37,25 @@ std::tuple<at::Tensor, at::Tensor> select_by_norm_cpu(const at::Tensor& matrix_i
           // kLanes independent partial sums let the compiler vectorize the reduction without
           // -ffast-math; they are combined in float64.
           constexpr int kLanes = 16;
-          acc_t part[kLanes] = {};
+          double part[kLanes] = {};
           int64_t j = 0;
           if (p == 1) {  // two loops, so neither carries a branch that blocks vectorization
             for (; j + kLanes <= len; j += kLanes) {
-              for (int l = 0; l < kLanes; ++l) part[l] += std::abs(static_cast<acc_t>(row[j + l]));
+              for (int l = 0; l < kLanes; ++l) part[l] += static_cast<double>(std::abs(static_cast<term_t>(row[j + l])));
             }
           } else {
             for (; j + kLanes <= len; j += kLanes) {
               for (int l = 0; l < kLanes; ++l) {
-                const acc_t v = static_cast<acc_t>(row[j + l]);
-                part[l] += v * v;
+                const term_t v = static_cast<term_t>(row[j + l]);
+                const term_t square = v * v;  // rounded in the term's type, as the reference rounds it
+                part[l] += static_cast<double>(square);
               }
             }
           }
           for (; j < len; ++j) {
-            const double v = static_cast<double>(row[j]);
-            acc += p == 1 ? std::abs(v) : v * v;
+            const term_t v = static_cast<term_t>(row[j]);
+            const term_t term = p == 1 ? std::abs(v) : v * v;
+            acc += static_cast<double>(term);
           }
           for (int l = 0; l < kLanes; ++l) acc += part[l];
         }

@@ -1,8 +1,9 @@
 // CUDA kernel of select_by_norm: one block per unit reads the unit's rows (in every matrix of the
-// stack) once and reduces sum |x| or sum x^2 in float64 with warp shuffles (the ranking rounds the
-// scores to float32, so only float64 sums rank as the reference does; the read of the matrix, not
-// the arithmetic, bounds the kernel); ../select_by_norm.cpp ranks the scores, and a gather copies
-// the chosen units' rows.
+// stack) once and reduces sum |x| or sum x^2 (each term in float32, or float64 for float64, as the
+// reference computes it) in float64 with warp shuffles (the ranking rounds the scores to float32,
+// so only float64 sums rank as the reference does; the read of the matrix, not the arithmetic,
+// bounds the kernel); ../select_by_norm.cpp ranks the scores, and a gather copies the chosen
+// units' rows.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -34,28 +35,33 @@ __device__ Acc block_sum(Acc v) {
   return v;
 }
 
+// x * x rounded in x's type and never fused into the following add: the reference's term.
+__device__ inline float square_rn(float v) { return __fmul_rn(v, v); }
+__device__ inline double square_rn(double v) { return __dmul_rn(v, v); }
+
 // scores[u] = sum of |x| (p = 1) or x^2 (p = 2) over the `len` contiguous elements of unit u in
 // each of the `mats` matrices, in the accumulation type.
-template <typename T, typename Acc>
+template <typename T, typename Term, typename Acc>
 __global__ void unit_scores_kernel(const T* __restrict__ matrix, int64_t mats, int64_t mat_stride, int64_t len,
                                    int p, Acc* __restrict__ scores) {
   Acc acc = 0;
   for (int64_t m = 0; m < mats; ++m) {  // the unit's rows in every matrix of the stack
     const T* x = matrix + m * mat_stride + blockIdx.x * len;
     for (int64_t j = threadIdx.x; j < len; j += kThreads) {
-      const Acc v = static_cast<Acc>(x[j]);
-      acc += p == 1 ? (v < 0 ? -v : v) : v * v;
+      const Term v = static_cast<Term>(x[j]);
+      const Term term = p == 1 ? (v < 0 ? -v : v) : square_rn(v);
+      acc += static_cast<Acc>(term);
     }
   }
   acc = block_sum(acc);
   if (threadIdx.x == 0) scores[blockIdx.x] = acc;
 }
 
-template <typename T, typename Acc>
+template <typename T, typename Term>
 void launch_scores(const void* matrix, int64_t mats, int64_t units, int64_t len, int p, void* scores,
                    cudaStream_t stream) {
-  unit_scores_kernel<T, Acc><<<static_cast<unsigned>(units), kThreads, 0, stream>>>(
-      static_cast<const T*>(matrix), mats, units * len, len, p, static_cast<Acc*>(scores));
+  unit_scores_kernel<T, Term, double><<<static_cast<unsigned>(units), kThreads, 0, stream>>>(
+      static_cast<const T*>(matrix), mats, units * len, len, p, static_cast<double*>(scores));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -64,10 +70,10 @@ void unit_scores(c10::ScalarType dtype, const void* matrix, int64_t mats, int64_
   if (units == 0) return;
   switch (dtype) {
     case c10::ScalarType::Double: return launch_scores<double, double>(matrix, mats, units, len, p, scores, stream);
-    case c10::ScalarType::Float: return launch_scores<float, double>(matrix, mats, units, len, p, scores, stream);
-    case c10::ScalarType::Half: return launch_scores<c10::Half, double>(matrix, mats, units, len, p, scores, stream);
+    case c10::ScalarType::Float: return launch_scores<float, float>(matrix, mats, units, len, p, scores, stream);
+    case c10::ScalarType::Half: return launch_scores<c10::Half, float>(matrix, mats, units, len, p, scores, stream);
     case c10::ScalarType::BFloat16:
-      return launch_scores<c10::BFloat16, double>(matrix, mats, units, len, p, scores, stream);
+      return launch_scores<c10::BFloat16, float>(matrix, mats, units, len, p, scores, stream);
     default: TORCH_CHECK(false, "lets_core::select_by_norm: unsupported dtype ", dtype);
   }
 }
