@@ -57,8 +57,8 @@ def refuse_forward_ad() -> None:
     if jvp or forward_ad._current_level >= 0:
         raise NotImplementedError(
             "forward-mode AD (torch.func.jvp, torch.func.jacfwd, torch.autograd.forward_ad) is not supported "
-            "through lets_core's weight generation: its ops define reverse-mode derivatives only; use reverse "
-            "mode (torch.autograd.grad, torch.func.vjp, torch.func.jacrev)")
+            "through lets_core's weight generation: its ops define reverse-mode derivatives for torch.autograd "
+            "only; use backward() or torch.autograd.grad")
 
 
 def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: DepthTransform,
