@@ -127,10 +127,7 @@ def _input_norm(meta: dict[str, Any], cfg_path: Path) -> InputNorm | None:
     # Absent in a bundle saved before lets_core recorded it (or by a caller that recorded none).
     if "input_norm" not in meta:
         return None
-    try:
-        return InputNorm.from_dict(meta["input_norm"], repr(str(cfg_path)))
-    except ValueError as exc:
-        raise BundleError(str(exc)) from None
+    return InputNorm.from_dict(meta["input_norm"], repr(str(cfg_path)), BundleError)
 
 
 def _check_shapes(cfg: LetsConfig, state: dict[str, torch.Tensor]) -> None:

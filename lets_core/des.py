@@ -273,7 +273,4 @@ def _saved_input_norm(config: dict, path: Path) -> InputNorm | None:
     pretrained = config.get("pretrained_cfg")
     if not isinstance(pretrained, dict) or "mean" not in pretrained and "std" not in pretrained:
         return None
-    try:
-        return InputNorm.from_dict(pretrained, f"{str(path)!r} pretrained_cfg")
-    except ValueError as exc:
-        raise BundleError(str(exc)) from None
+    return InputNorm.from_dict(pretrained, f"{str(path)!r} pretrained_cfg", BundleError)

@@ -64,15 +64,16 @@ class InputNorm:
         return {"mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, value: Any, source: str) -> "InputNorm":
-        """Read a saved record; ``source`` names the file in the ValueError a bad one raises."""
+    def from_dict(cls, value: Any, source: str, error: type[ValueError] = ValueError) -> "InputNorm":
+        """Read a saved record; ``source`` names the file in the ``error`` a bad one raises (each
+        artifact's own: BundleError, CheckpointError)."""
         if not isinstance(value, dict) or not {"mean", "std"} <= set(value):
-            raise ValueError(f"{source}: the input normalization must be an object with 'mean' and 'std' lists, "
-                             f"got {value!r}")
+            raise error(f"{source}: the input normalization must be an object with 'mean' and 'std' lists, "
+                        f"got {value!r}")
         try:
             return cls(value["mean"], value["std"])
         except ValueError as exc:
-            raise ValueError(f"{source}: {exc}") from None
+            raise error(f"{source}: {exc}") from None
 
 
 def record_input_norm(model: nn.Module, norm: InputNorm | None) -> nn.Module:

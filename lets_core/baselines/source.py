@@ -97,11 +97,8 @@ def load_source(directory: str | Path) -> Source:
         state = load_file(str(directory / SOURCE_WEIGHTS))
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{str(directory / SOURCE_WEIGHTS)!r} cannot be read: {str(exc)[:300]}") from exc
-    try:
-        input_norm = (InputNorm.from_dict(fields["input_norm"], repr(str(directory / SOURCE_JSON)))
-                      if "input_norm" in fields else None)
-    except ValueError as exc:
-        raise BundleError(str(exc)) from None
+    input_norm = (InputNorm.from_dict(fields["input_norm"], repr(str(directory / SOURCE_JSON)), BundleError)
+                  if "input_norm" in fields else None)
     return Source(fields["method"], cfg, state, dict(fields["settings"] or {}), list(fields["history"] or []),
                   input_norm)
 

@@ -121,10 +121,7 @@ def _input_norm(meta: dict[str, Any], meta_path: Path) -> InputNorm | None:
         value = meta["data"]
     if value is None:
         return None
-    try:
-        return InputNorm.from_dict(value, repr(str(meta_path)))
-    except ValueError as exc:
-        raise CheckpointError(str(exc)) from None
+    return InputNorm.from_dict(value, repr(str(meta_path)), CheckpointError)
 
 
 def train_teacher(splits: Splits, cfg: TrainConfig, out_dir: str | Path, arch: str = SMALL_RESNET, *,
