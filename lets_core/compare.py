@@ -13,13 +13,16 @@ demo's scratch runs). Methods:
 
 Every method gets the same teacher, loss, stage-1 recipe and epochs, and the same tuning recipe;
 none is tuned more than another (the recipes are the demo's, chosen on validation data for LeTs
-stage 1 and for scratch training: see ``benchmarks/results/demo/NOTES.md``).
+stage 1 and for scratch training: see ``benchmarks/results/demo/NOTES.md``). ``tune_lrs`` may
+instead be a grid: then every method, size and length is tuned at each lr and keeps the run with
+the best validation top-1, the same search for all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -65,7 +68,8 @@ class CompareConfig:
     stage1_lr: float = 2.4e-2
     alpha: float = 1.0
     tau: float = 1.0
-    tune_lr: float = 1.6e-2
+    # One lr, or a grid searched on the validation split for every method, size and length alike.
+    tune_lrs: list[float] = field(default_factory=lambda: [1.6e-2])
     tune_warmup_epochs: float = 0.2
     strategy: str = "continuous"
     batch_size: int = 128
@@ -108,6 +112,14 @@ class CompareConfig:
         if not self.tune_epochs or any(isinstance(e, bool) or int(e) != e or e < 0 for e in self.tune_epochs):
             raise ValueError(f"tune_epochs must be a non-empty list of integers >= 0, got {self.tune_epochs!r}")
         self.tune_epochs = sorted(set(int(e) for e in self.tune_epochs))
+        if (isinstance(self.tune_lrs, (str, bytes)) or not self.tune_lrs
+                or any(isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
+                       for lr in self.tune_lrs)):
+            raise ValueError(f"tune_lrs must be a non-empty list of positive finite numbers, got {self.tune_lrs!r}")
+        self.tune_lrs = list(dict.fromkeys(float(lr) for lr in self.tune_lrs))
+        if len(self.tune_lrs) > 1 and self.val_size == 0:
+            raise ValueError(f"a grid of tuning lrs ({self.tune_lrs}) is searched on the validation split, but "
+                             "val_size is 0; hold out validation images or give one lr")
         if self.dataset not in COMPARE_DATASETS:
             raise ValueError(f"dataset must be one of {list(COMPARE_DATASETS)}, got {self.dataset!r}")
         if self.dataset == "folder" and self.data_dir is None:
@@ -227,29 +239,55 @@ def _train_stage1(method: str, cfg: CompareConfig, model_cfg: LetsConfig, splits
     spec = METHODS[method]
     source = spec.train_stage1(splits, teacher, model_cfg, recipe, folder, resume=True, env=env,
                                sizes=[s for s in cfg.sizes if spec.supports(model_cfg, *s)])
-    return Stage1(lambda h, d: spec.emit(source, h, d), lambda h, d: spec.supports(model_cfg, h, d),
+    # LeTs(LiGO) emits by LeTs's selection: it gets the run's strategy, as LeTs does.
+    strategy = cfg.strategy if spec.selects else None
+    options = {"strategy": strategy} if spec.selects else {}
+    return Stage1(lambda h, d: spec.emit(source, h, d, **options), lambda h, d: spec.supports(model_cfg, h, d),
                   source.stored_parameters, _training_seconds(source.history, time.perf_counter() - t0), source.history,
-                  tensors_fingerprint(source.state), None)
+                  tensors_fingerprint(source.state), strategy)
 
 
 def _tune(cfg: CompareConfig, trained: Stage1, splits, heads: int, depth: int, method: str, recipe, out: Path,
           env: DistEnv) -> dict[str, Any]:
-    top1, seconds = {}, {}
+    """Test top-1 of one method's Des-Net of one size, directly and after each tuning length. With a
+    grid of lrs, each length is tuned at every lr and the run with the best validation top-1 is the
+    one scored on test (ties: the lr listed first); the whole search counts in the seconds."""
+    top1, seconds, chosen_lr, val_top1 = {}, {}, {}, {}
     # Kept in each tuning checkpoint: a re-run whose emitted model differs (another strategy, or a
     # stage 1 trained again) must not resume the earlier run's tuned model.
     origin = {"source": "compare", "method": method, "stage1_sha256": trained.fingerprint, "heads": heads,
               "depth": depth, "strategy": trained.strategy}
+    search = len(cfg.tune_lrs) > 1
     for epochs in cfg.tune_epochs:
         t0 = time.perf_counter()
-        model = trained.emit(heads, depth)  # a fresh copy per run: each tuning length has its own schedule
-        emit_s, tune_s = time.perf_counter() - t0, 0.0
-        if epochs > 0:
-            run = finetune(model, splits, recipe(epochs, cfg.tune_lr, cfg.tune_warmup_epochs),
-                           out / "tune" / f"{method}_h{heads}_l{depth}_{epochs}ep", resume=True, env=env,
-                           desc=f"{method} H{heads}-L{depth} ({epochs} ep)", origin=origin)
-            model, tune_s = run.model, _training_seconds(run.history, 0.0)
+        model = trained.emit(heads, depth)  # a fresh copy per run: each tuning run has its own schedule
+        spent = time.perf_counter() - t0
+        best_val = None
+        for i, lr in enumerate(cfg.tune_lrs if epochs > 0 else []):
+            if i:
+                t0 = time.perf_counter()
+                model = trained.emit(heads, depth)
+                spent += time.perf_counter() - t0
+            run = finetune(model, splits, recipe(epochs, lr, cfg.tune_warmup_epochs),
+                           out / "tune" / f"{method}_h{heads}_l{depth}_{epochs}ep_lr{lr:g}", resume=True, env=env,
+                           desc=f"{method} H{heads}-L{depth} ({epochs} ep, lr {lr:g})", origin=origin)
+            spent += _training_seconds(run.history, 0.0)
+            if not search:
+                best, chosen_lr[str(epochs)] = run.model, lr
+                break
+            t0 = time.perf_counter()
+            score = evaluate_split(run.model, splits, "val", env=env)["top1"]
+            spent += time.perf_counter() - t0
+            val_top1.setdefault(str(epochs), {})[f"{lr:g}"] = score
+            if best_val is None or score > best_val:  # a tie keeps the lr listed first
+                best, best_val, chosen_lr[str(epochs)] = run.model, score, lr
+        if epochs == 0:
+            best = model
         t0 = time.perf_counter()
-        top1[str(epochs)] = evaluate_split(model, splits, env=env)["top1"]
+        top1[str(epochs)] = evaluate_split(best, splits, env=env)["top1"]
         # Emission and evaluation as timed now; the tuning as its checkpoints recorded it.
-        seconds[str(epochs)] = round(emit_s + tune_s + time.perf_counter() - t0, 1)
-    return {"top1_by_epochs": top1, "seconds_by_epochs": seconds}
+        seconds[str(epochs)] = round(spent + time.perf_counter() - t0, 1)
+    result: dict[str, Any] = {"top1_by_epochs": top1, "seconds_by_epochs": seconds, "tune_lr_by_epochs": chosen_lr}
+    if search:
+        result["val_top1_by_epochs"] = val_top1
+    return result

@@ -33,15 +33,48 @@ def top1_lines(report: dict) -> list[str]:
     return lines
 
 
+def tune_lrs(cfg: dict) -> list[float]:
+    """The tuning lrs a run searched (a report written before the grid existed holds one, ``tune_lr``)."""
+    return cfg["tune_lrs"] if "tune_lrs" in cfg else [cfg["tune_lr"]]
+
+
+def _tuning_lr_text(cfg: dict) -> str:
+    grid = tune_lrs(cfg)
+    if len(grid) == 1:
+        return f"lr {grid[0]:g} per 512 images"
+    return (f"lr per 512 images chosen among {', '.join(f'{lr:g}' for lr in grid)} on the validation split, "
+            "for every method, size and length alike (the test split scores only the chosen run)")
+
+
+def chosen_lr_lines(report: dict) -> list[str]:
+    """With a grid: the lr each tuned cell kept, and its validation top-1 (nothing with one lr)."""
+    if len(tune_lrs(report["config"])) == 1:
+        return []
+    tuned = [e for e in report["config"]["tune_epochs"] if e > 0]
+    head = ["Des-Net", "method", *[f"+ {e} ep" for e in tuned]]
+    lines = ["Tuning lr kept (validation top-1 % of that run):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for size, methods in report["results"].items():
+        for method, r in methods.items():
+            cells = []
+            for e in tuned:
+                lr = r["tune_lr_by_epochs"][str(e)]
+                cells.append(f"{lr:g} ({_pct(r['val_top1_by_epochs'][str(e)][f'{lr:g}'])})")
+            lines.append(f"| {_name(report, size)} | {method} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def storage_lines(report: dict) -> list[str]:
     """What each method stores to initialize the whole family, and what it spent (measured seconds)."""
-    lines = ["| method | stored parameters | stage-1 s | tuning s (all sizes and lengths) | total s |",
-             "|---|---|---|---|---|"]
+    lines = ["| method | sizes | stored parameters | stage-1 s | tuning s (its sizes and lengths) | total s |",
+             "|---|---|---|---|---|---|"]
     for method, m in report["methods"].items():
+        made = sum(method in r for r in report["results"].values())
         tune = sum(sum(r["seconds_by_epochs"].values()) for size in report["results"].values()
                    for name, r in size.items() if name == method)
         teacher = report["teacher"]["seconds"] if m["distills"] else 0.0
-        lines.append(f"| {method} | {m['stored_parameters']:,} | {m['stage1_seconds']:.0f} | {tune:.0f} | "
+        lines.append(f"| {method} | {made} of {len(report['results'])} | {m['stored_parameters']:,} | "
+                     f"{m['stage1_seconds']:.0f} | {tune:.0f} | "
                      f"{teacher + m['stage1_seconds'] + tune:.0f} |")
     return lines
 
@@ -88,17 +121,22 @@ def markdown(report: dict) -> str:
         f"One seed ({cfg['seed']}).", "",
         f"- Teacher `{report['teacher']['arch']}`: test top-1 {_pct(report['teacher']['test_top1'])}, shared by "
         f"every method that distills.",
-        f"- Stage 1 of every method: {cfg['stage1_epochs']} epochs, lr {cfg['stage1_lr']:g} per 512 images, "
-        f"loss (1 - alpha) CE + alpha KD with alpha {cfg['alpha']:g}, tau {cfg['tau']:g}.",
-        f"- Tuning of every method: lr {cfg['tune_lr']:g} per 512 images, warm-up {cfg['tune_warmup_epochs']:g} "
+        f"- Stage 1 of every method: {cfg['stage1_epochs']} epochs (Pre-Fin: that many per size; scratch has "
+        f"none), lr {cfg['stage1_lr']:g} per 512 images, loss (1 - alpha) CE + alpha KD with alpha "
+        f"{cfg['alpha']:g}, tau {cfg['tau']:g}.",
+        f"- Tuning of every method: {_tuning_lr_text(cfg)}, warm-up {cfg['tune_warmup_epochs']:g} "
         "epochs then cosine; each length is a separate run with its own schedule. *direct* is the emitted "
         "network without training. Bold: the best method of that size and column.", "",
         "Test top-1 (%):", "",
         *top1_lines(report), "",
+        *chosen_lr_lines(report),
         "## Storage and cost of the whole family", "",
-        "Stored parameters: what must be kept to initialize every size (the paper's Table 2 argument). Seconds "
+        "Stored parameters: what must be kept to initialize every size the method makes (the paper's Table 2 "
+        "argument); *sizes* says how many of this run's sizes that is (TLEG and SWS make only the Aux width, "
+        "Pre-Fin stores one model per size asked for, so its count grows with the sizes). Seconds "
         "are each training's recorded epoch times (kept in its checkpoints, so reused stages count), plus the "
-        "emission and evaluation of each tuned size; the teacher's are added to every method that distills.", "",
+        "emission and evaluation of each tuned size (every lr of a grid, with its validation pass); the teacher's "
+        "are added to every method that distills.", "",
         *storage_lines(report), "",
         "## What the numbers say", "",
         *reading(report), "",

@@ -37,6 +37,8 @@ def test_every_method_runs_end_to_end_and_the_report_is_written(tmp_path):
     assert json.loads((out / "compare.json").read_text())["results"] == report["results"]
     text = (out / "compare.md").read_text()
     assert "| H2-L4 | lets-elastic |" in text and "stored parameters" in text
+    # TLEG and SWS make only the Aux width: the cost table says how many sizes each row covers.
+    assert "| tleg | 1 of 2 |" in text and "| sws | 1 of 2 |" in text and "| lets | 2 of 2 |" in text
     assert (out / "compare.png").stat().st_size > 10_000
 
     # A second run with the same --out reuses every finished stage 1 and tuning run.
@@ -75,6 +77,58 @@ def test_bad_settings_are_named(tmp_path, overrides, message):
         _config(tmp_path, **overrides)
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (dict(tune_lrs=[]), "tune_lrs must be a non-empty list of positive finite numbers"),
+    (dict(tune_lrs=[1e-2, 0.0]), "tune_lrs must be a non-empty list of positive finite numbers"),
+    (dict(tune_lrs=[float("nan")]), "tune_lrs must be a non-empty list of positive finite numbers"),
+    (dict(tune_lrs="0.01"), "tune_lrs must be a non-empty list of positive finite numbers"),
+    # a grid is chosen on validation: without validation images it would pick on nothing
+    (dict(tune_lrs=[1e-2, 4e-3], val_size=0), "val_size is 0"),
+])
+def test_bad_tuning_lrs_are_named(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _config(tmp_path, **overrides)
+
+
+def test_a_tuning_lr_grid_keeps_the_run_best_on_validation(tmp_path):
+    """Every tuned cell is tuned at each lr; the kept lr is the best validation top-1 (the first on
+    a tie), and the test top-1 reported is that run's own."""
+    grid = [3e-2, 1e-4]
+    cfg = _config(tmp_path, methods=["lets", "scratch"], sizes=[(2, 4)], tune_lrs=grid)
+    report = run_compare(cfg)
+    assert report["config"]["tune_lrs"] == grid
+    for method, r in report["results"]["2x4"].items():
+        scores = r["val_top1_by_epochs"]["1"]
+        assert set(scores) == {"0.03", "0.0001"}
+        best = max(scores.values())
+        assert r["tune_lr_by_epochs"]["1"] == next(lr for lr in grid if scores[f"{lr:g}"] == best), method
+    text = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "chosen among 0.03, 0.0001 on the validation split" in text and "Tuning lr kept" in text
+    # Each lr's run is cached under its own name: rerunning with the kept lr alone resumes that
+    # run, and its test top-1 is the one the search reported.
+    for method, r in report["results"]["2x4"].items():
+        alone = run_compare(_config(tmp_path, methods=[method], sizes=[(2, 4)], tune_lrs=[r["tune_lr_by_epochs"]["1"]]))
+        assert alone["results"]["2x4"][method]["top1_by_epochs"] == r["top1_by_epochs"], method
+        assert "val_top1_by_epochs" not in alone["results"]["2x4"][method]
+
+
+def test_lets_ligo_emits_with_the_runs_strategy(tmp_path, monkeypatch):
+    """LeTs(LiGO) selects neurons as LeTs does: `--strategy` reaches it (it always emitted with
+    'continuous' while LeTs used the strategy asked for)."""
+    from lets_core.baselines import ligo
+
+    seen = []
+
+    def spy(aux, heads, depth, **options):
+        seen.append(options["strategy"])
+        return emit_des(aux, heads, depth, **options)
+
+    emit_des = ligo.emit_des
+    monkeypatch.setattr(ligo, "emit_des", spy)
+    run_compare(_config(tmp_path, methods=["lets-ligo"], sizes=[(2, 4)], tune_epochs=[0], strategy="top-l2"))
+    assert seen == ["top-l2"]
+
+
 def test_aliases_name_the_same_method(tmp_path):
     assert _config(tmp_path, methods=["weight-selection", "imwlm", "lets"]).methods == ["imwlm", "lets"]
 
@@ -91,13 +145,27 @@ def test_lets_compare_command_line(tmp_path, monkeypatch, capsys):
     assert code == 0
     report = json.loads((out / "compare.json").read_text())
     assert list(report["methods"]) == ["lets", "imwlm"] and list(report["results"]) == ["2x4"]
+    assert report["config"]["tune_lrs"] == [1.6e-2]  # the default: one lr, so no search
     assert "| H2-L4 | lets |" in capsys.readouterr().out
+
+
+def test_the_tune_lr_flag_gives_one_lr_or_a_grid(monkeypatch):
+    from lets_core import cli
+    from lets_core.cli.commands import compare as command
+
+    seen = []
+    monkeypatch.setattr(command, "run_compare", lambda cfg, env: seen.append(cfg))
+    for value, grid in (("4e-3", [4e-3]), ("1.6e-2, 4e-3,1e-3", [1.6e-2, 4e-3, 1e-3])):
+        assert cli.main(["compare", "--tune-lr", value, "--no-progress"]) == 0
+        assert seen.pop().tune_lrs == grid
 
 
 @pytest.mark.parametrize("argv, message", [
     (["compare", "--methods", "lets,bogus"], "item 'bogus'"),
     (["compare", "--tune-epochs", "0,-1"], "item '-1'"),
     (["compare", "--sizes", "2x"], "item '2x'"),
+    (["compare", "--tune-lr", "1e-2,0"], "item '0'"),
+    (["compare", "--tune-lr", "1e-2,nan"], "item 'nan'"),
 ])
 def test_lets_compare_flags_name_the_bad_item(argv, message, capsys):
     from lets_core import cli

@@ -22,7 +22,8 @@ class Method:
     ``split``). emit(source, heads, depth, *, drop_path_rate=0.0) -> a plain timm
     VisionTransformer carrying ``lets_model_args``, ready for :func:`lets_core.train.finetune`.
     check_size(cfg, heads, depth) raises :class:`lets_core.DesSizeError` for a size the method
-    cannot make.
+    cannot make. ``selects``: its emit also takes LeTs's ``strategy=`` (the selection of new
+    neurons), so a comparison run with another strategy must pass it on.
     """
 
     name: str
@@ -31,6 +32,7 @@ class Method:
     train_stage1: Callable[..., Source]
     emit: Callable[..., VisionTransformer]
     check_size: Callable[[LetsConfig, int, int], None]
+    selects: bool = False
 
     def supports(self, cfg: LetsConfig, heads: int, depth: int) -> bool:
         try:
@@ -40,8 +42,8 @@ class Method:
         return True
 
 
-def _method(module, description: str, sizes: str) -> Method:
-    return Method(module.NAME, description, sizes, module.train_stage1, module.emit, module.check_size)
+def _method(module, description: str, sizes: str, selects: bool = False) -> Method:
+    return Method(module.NAME, description, sizes, module.train_stage1, module.emit, module.check_size, selects)
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -57,7 +59,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
             "heads 1..Aux heads, any depth"),
     _method(ligo, "LeTs(LiGO), the paper's ordering ablation: each distinct Aux layer mixes all learngene blocks "
             "first (dense G), then is widened by its own F set; trained and emitted as LeTs",
-            "heads from the learngene's to the Aux-Net's, any depth"),
+            "heads from the learngene's to the Aux-Net's, any depth", selects=True),
     _method(pre_fin, "Pre-Fin: each Des-Net trained from scratch on the stage-1 budget, then tuned (stores every "
             "model)", "LeTs's sizes, those given to stage 1"),
     _method(scratch, "Scratch: timm's random initialization", "LeTs's sizes"),

@@ -109,6 +109,19 @@ def int_list(text: str) -> list[int]:
     return _items(text, _positive, "comma-separated positive integers, e.g. 1,2,4")
 
 
+def _positive_float(item: str) -> float:
+    value = float(item)  # a ValueError for what is not a number
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(item)
+    return value
+
+
+@_comma_list
+def lr_list(text: str) -> list[float]:
+    """Comma-separated positive finite numbers (a learning rate, or a grid of them)."""
+    return _items(text, _positive_float, "comma-separated positive numbers, e.g. 1.6e-2,4e-3")
+
+
 @_comma_list
 def count_list(text: str) -> list[int]:
     """Comma-separated integers from 0 (tuning lengths, where 0 means "evaluate directly")."""
