@@ -8,13 +8,16 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from timm.models.vision_transformer import VisionTransformer
 
-from .config import LetsConfig
+from .config import LetsConfig, require_config
 from .des_state import des_states
-from .generation import WidthFactors, generate_state
+from .generation import WidthFactors, check_one_dtype, generate_state
 from .learngene import Learngene
 from .ops._registry import autocast_enabled as _autocast_enabled
+from .selection import check_strategy
+from .state_files import unwrapped
 from .width_depth import DepthTransform, WidthTransform
 from .vit import build_vit, vit_kwargs
 
@@ -41,6 +44,10 @@ class AuxNet(nn.Module):
 
     def __init__(self, cfg: LetsConfig, learngene: Learngene | None = None) -> None:
         super().__init__()
+        require_config(cfg, LetsConfig, "AuxNet")
+        if learngene is not None and not isinstance(learngene, Learngene):
+            raise TypeError(f"AuxNet's learngene must be a lets_core.Learngene or None, got {type(learngene).__name__} "
+                            f"(start one from a timm ViT with lets_core.Learngene.from_timm(cfg.learngene, model))")
         if learngene is not None and learngene.cfg != cfg.learngene:
             raise ValueError(
                 f"learngene configuration {learngene.cfg} differs from the Aux-Net's {cfg.learngene}"
@@ -53,6 +60,9 @@ class AuxNet(nn.Module):
         lg = cfg.learngene
         self.pos_embed = nn.Parameter(torch.empty(1, lg.num_patches, cfg.aux_embed_dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        check_one_dtype({"learngene": self.learngene.parameters(), "width (F), depth (G), pos_embed": [self.pos_embed]},
+                        f"pass a learngene of the dtype the new parts are built in ({self.pos_embed.dtype}) and "
+                        f"convert the whole Aux-Net afterwards with aux.to(dtype)")
         # The skeleton holds no weights (meta device) and is not a submodule, so it adds nothing
         # to parameters(), state_dict() or .to(); it only provides timm's forward code.
         self._skeleton = build_vit(lg, cfg.aux_embed_dim, cfg.aux_depth, cfg.drop_path_rate, device="meta")
@@ -60,6 +70,8 @@ class AuxNet(nn.Module):
         # Des-Net skeletons of the sizes forward(des_sizes=...) has run, built once per size.
         self._des_skeletons: dict[tuple[int, int], VisionTransformer] = {}
         self._shared_state: dict[str, Tensor] | None = None  # set inside shared_generation()
+        # Inside shared_generation(): each parameter and its version counter on entry.
+        self._shared_versions: dict[str, tuple[Tensor, int]] = {}
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "_skeleton":
@@ -73,6 +85,16 @@ class AuxNet(nn.Module):
         for skeleton in self._des_skeletons.values():
             skeleton.train(mode)
         return self
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters spared from weight decay, as the LeTs recipe says (biases, norms, position
+        embeddings, G and F): the names timm's ``create_optimizer_v2`` and lets_core's own
+        :func:`lets_core.train.param_groups` leave out of decay. Each part names its own
+        (:meth:`Learngene.no_weight_decay`, :meth:`WidthTransform.no_weight_decay`, ...)."""
+        names = {"pos_embed"}
+        for prefix, part in (("learngene", self.learngene), ("width", self.width), ("depth", self.depth)):
+            names |= {f"{prefix}.{name}" for name in part.no_weight_decay()}
+        return names
 
     def factors(self) -> WidthFactors:
         """All F rows: the Aux-Net keeps every new neuron."""
@@ -91,7 +113,9 @@ class AuxNet(nn.Module):
         With ``des_sizes`` (a sequence of ``(heads, depth)``) the result is
         ``(aux_logits, [des_logits per size])``, all from ONE generation of the weights; each
         Des-Net is the one ``emit_des(aux, heads, depth, strategy)`` would build, run with
-        gradient to the learngene, F, G and pos_embed (see :meth:`des_forward`).
+        gradient to the learngene, F, G and pos_embed (see :meth:`des_forward`). ``strategy``
+        picks the Des-Nets' neurons only (the Aux-Net keeps all of them); it is checked on every
+        call, with or without ``des_sizes``.
 
         Example:
             >>> import torch, lets_core
@@ -100,8 +124,13 @@ class AuxNet(nn.Module):
             >>> [tuple(t.shape) for t in des]
             [(2, 10), (2, 10)]
         """
+        check_strategy(strategy)  # also without des_sizes: a misspelt strategy is not silently ignored
+        if self._shared_state is not None:
+            self._check_unchanged_since(self._shared_versions)
+            state = self._shared_state
+        else:
+            state = self.generate()  # first: it names mixed dtypes, which _check_input would misreport
         self._check_input(x)
-        state = self._shared_state if self._shared_state is not None else self.generate()
         logits = functional_call(self._skeleton, state, (x,))
         if des_sizes is None:
             return logits
@@ -159,14 +188,22 @@ class AuxNet(nn.Module):
         parameters' gradients equal those of running each micro-batch through ``aux(x)``, at one
         generation forward and backward per optimizer step instead of one per micro-batch.
 
+        Step the optimizer (and zero the gradients) AFTER the block, once per block: inside it the
+        parameters have no gradient yet (they arrive on exit) and every forward runs the weights
+        generated on entry. So an ``optimizer.step()`` over the Aux-Net's parameters inside the
+        block, or any in-place change of a parameter there (``load_state_dict``, ``copy_``, ...)
+        followed by a forward or by the exit, raises RuntimeError instead of being silently lost.
+
         Example:
             >>> import torch, lets_core
             >>> aux = lets_core.AuxNet(lets_core.presets.tiny())
+            >>> opt = torch.optim.AdamW(aux.parameters(), lr=1e-3)
             >>> with aux.shared_generation():
             ...     for _ in range(2):
             ...         aux(torch.randn(2, 1, 28, 28)).sum().backward()
             >>> aux.width.f_e.grad is not None
             True
+            >>> opt.step(); opt.zero_grad()
         """
         if self._shared_state is not None:
             raise RuntimeError("shared_generation() blocks cannot be nested")
@@ -175,14 +212,42 @@ class AuxNet(nn.Module):
         for t in generated.values():
             if id(t) not in leaves:  # tied layers share one tensor, hence one leaf
                 leaves[id(t)] = (t, t.detach().requires_grad_(t.requires_grad))
+        recorded = {name: (p, p._version) for name, p in self.named_parameters()}
+        own = {id(p) for p in self.parameters()}
+
+        def refuse_step(optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+            # A step inside the block found no gradient on the parameters and changed nothing.
+            if any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
+                raise RuntimeError(f"{type(optimizer).__name__}.step() was called inside aux.shared_generation(): the "
+                                   f"Aux-Net's gradients only reach its parameters when the block exits, so this step "
+                                   f"would change nothing; call optimizer.step() after the block")
+
+        step_hook = register_optimizer_step_pre_hook(refuse_step)
         self._shared_state = {k: leaves[id(t)][1] for k, t in generated.items()}
+        self._shared_versions = recorded
         try:
             yield
         finally:
-            self._shared_state = None
+            self._shared_state, self._shared_versions = None, {}
+            step_hook.remove()
         pairs = [(t, leaf.grad) for t, leaf in leaves.values() if t.requires_grad and leaf.grad is not None]
         if pairs:
+            # The backward through the generation reads the parameters as they were on entry.
+            self._check_unchanged_since(recorded)
             torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
+
+    def _check_unchanged_since(self, recorded: dict[str, tuple[Tensor, int]]) -> None:
+        """Refuse parameters changed (in place or replaced) since shared_generation() recorded them:
+        the block's forwards run the weights generated on entry and its backward differentiates
+        them, so the change would be silently ignored or break autograd with a generic message."""
+        changed = [name for name, p in self.named_parameters()
+                   if name not in recorded or recorded[name][0] is not p or recorded[name][1] != p._version]
+        if changed:
+            names = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
+            raise RuntimeError(f"parameters of the Aux-Net changed inside aux.shared_generation() ({names}): the "
+                               f"block generated its weights once on entry and would keep using the old ones. Change "
+                               f"parameters (optimizer.step(), load_state_dict, in-place edits) after the block; it "
+                               f"applies the accumulated gradients to the parameters on exit")
 
     def trainable_parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -193,3 +258,22 @@ class AuxNet(nn.Module):
         is trained, not what is stored); the learngene's own position embedding, which the bundle
         file also holds but no Des-Net uses, is left out."""
         return sum(p.numel() for name, p in self.named_parameters() if name not in UNUSED_BY_DES_NETS)
+
+
+def as_aux_net(value: object, caller: str) -> AuxNet:
+    """``value`` as the AuxNet inside torch.compile's, DDP's and DataParallel's wrappers, which run
+    and save that very module; a TypeError naming what was passed and what ``caller`` needs otherwise.
+
+    An averaged copy (timm's ModelEmaV3, torch's AveragedModel) is refused, not unwrapped: it is
+    another model beside the trained one, and whether to use the average or the live weights is the
+    caller's to say; ``ema.module`` says it in one attribute.
+    """
+    aux = unwrapped(value) if isinstance(value, nn.Module) else value
+    if isinstance(aux, AuxNet):
+        return aux
+    hint = ""
+    if isinstance(getattr(aux, "module", None), AuxNet):
+        hint = "; to use the averaged weights of an EMA copy such as timm's ModelEmaV3, pass its .module"
+    elif isinstance(aux, LetsConfig):
+        hint = "; build one with lets_core.AuxNet(cfg) or load a trained one with lets_core.load_bundle"
+    raise TypeError(f"{caller} needs an AuxNet, got {type(value).__name__}{hint}")

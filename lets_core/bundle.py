@@ -19,11 +19,11 @@ from safetensors.torch import load_file, save_file
 
 from .artifacts import (digest_record, interrupted_save_hint, read_json_object, save_folder_atomically,
                         verify_fields, verify_files, write_json)
-from .auxnet import AuxNet
+from .auxnet import AuxNet, as_aux_net
 from .config import LetsConfig
 from .errors import BundleError, LetsConfigError
 from .input_norm import InputNorm, record_input_norm, recorded_input_norm
-from .state_files import check_finite, unwrapped
+from .state_files import check_finite
 
 # 2: bundle.json's digest covers the configuration and every field, not only the tensor file.
 FORMAT_VERSION = 2
@@ -46,7 +46,8 @@ def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] 
     Raises :class:`BundleError` when ``directory`` is an existing file, a folder holding other
     files, or in a folder that cannot be written.
     """
-    aux = unwrapped(aux)  # a torch.compile'd Aux-Net's keys carry "_orig_mod.": no load would match them
+    # Unwrapped: a torch.compile'd Aux-Net's keys carry "_orig_mod.", which no load would match.
+    aux = as_aux_net(aux, "save_bundle")
     state = {k: v.detach().cpu().contiguous() for k, v in aux.state_dict().items()}
     check_finite(state, "save_bundle: the Aux-Net")
     meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": aux.cfg.to_dict()}
@@ -54,6 +55,7 @@ def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] 
         meta["training"] = training
     input_norm = recorded_input_norm(aux)
     if input_norm is not None:
+        input_norm.check_fits(aux, "save_bundle")  # a record set around record_input_norm's check
         meta["input_norm"] = input_norm.to_dict()
 
     def write(folder: Path) -> None:

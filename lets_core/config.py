@@ -280,3 +280,20 @@ def dataclass_from_dict(kind: type, data: dict[str, Any], where: str, **extra: A
 
 def _divisors(n: int) -> list[int]:
     return [k for k in range(1, n + 1) if n % k == 0]
+
+
+def require_config(value: Any, kind: type, caller: str) -> Any:
+    """``value`` when it is a ``kind``; else a TypeError naming what was passed and what ``caller``
+    needs (given an AuxNet or a LetsConfig in its place, a bare AttributeError deep inside named
+    neither)."""
+    if isinstance(value, kind):
+        return value
+    hint = ""
+    for attr in ("cfg", "learngene"):  # an AuxNet or a Learngene holds its cfg, a LetsConfig its learngene's
+        if isinstance(getattr(value, attr, None), kind):
+            hint = f"; pass its .{attr}"
+            break
+    else:
+        if isinstance(value, dict) and hasattr(kind, "from_dict"):
+            hint = f"; build one from a dict with {kind.__name__}.from_dict"
+    raise TypeError(f"{caller} needs a {kind.__name__}, got {type(value).__name__}{hint}")

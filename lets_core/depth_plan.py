@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable, Mapping, Set
 from typing import Sequence
 
-from .config import LetsConfig
+from .config import LetsConfig, require_config
 from .errors import DesSizeError
 
 
@@ -23,6 +24,7 @@ def auto_depth_plan(cfg: LetsConfig, depth: int) -> list[int]:
     >>> auto_depth_plan(presets.paper(), 12)
     [0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14]
     """
+    require_config(cfg, LetsConfig, "auto_depth_plan")
     checked = as_integer(depth)
     if checked is None or checked < 1:
         raise DesSizeError(f"depth must be an integer >= 1, got {depth!r}")
@@ -44,7 +46,7 @@ def auto_depth_plan(cfg: LetsConfig, depth: int) -> list[int]:
 
 def check_plan(cfg: LetsConfig, plan: Sequence[int]) -> list[int]:
     """Validate an explicit plan: a non-empty list of Aux layer indices (repeats allowed)."""
-    raw = list(plan)
+    raw = list(ordered(plan, "a depth plan", "Aux layer indices (ints), one per Des layer"))
     if not raw:
         raise DesSizeError("a depth plan needs at least one Aux layer index, got an empty plan")
     checked = []
@@ -68,3 +70,18 @@ def as_integer(value: object) -> int | None:
         return operator.index(value)
     except TypeError:
         return None
+
+
+def ordered(value: object, what: str, items: str) -> Iterable:
+    """``value`` when it is an ordered collection of ``items`` (list, tuple, range, 1-D array or
+    tensor, generator); a DesSizeError naming its type otherwise. A set iterates in an order of its
+    own (``{6, 0}`` gave the plan [0, 6]) and cannot repeat an entry, a dict iterates its keys, and
+    a string its characters: all three were taken silently for something the caller did not write."""
+    if not isinstance(value, (Set, Mapping, str, bytes)):
+        try:
+            iter(value)  # type: ignore[call-overload]
+            return value  # type: ignore[return-value]
+        except TypeError:  # a number, a 0-d tensor or array
+            pass
+    raise DesSizeError(f"{what} must be an ordered sequence, such as a list or tuple, of {items}; got "
+                       f"{type(value).__name__} {value!r:.60}")

@@ -14,8 +14,8 @@ from timm.models.vision_transformer import VisionTransformer
 
 from .artifacts import (digest_record, interrupted_save_hint, read_json_object, save_folder_atomically,
                         verify_digest, write_json)
-from .auxnet import AuxNet
-from .config import LetsConfig
+from .auxnet import AuxNet, as_aux_net
+from .config import LetsConfig, require_config
 from .depth_plan import auto_depth_plan, check_plan
 from .errors import BundleError
 from .generation import generate_state
@@ -39,12 +39,13 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
     """Build the Des-Net with ``heads`` heads and ``depth`` blocks from ``aux``.
 
     Args:
-        aux: the (trained) Aux-Net.
+        aux: the (trained) Aux-Net (or the DataParallel, DDP or torch.compile wrapper around it).
         heads: number of heads; width = heads x head_dim, between the learngene's and the Aux-Net's.
         depth: number of blocks. Defaults to ``len(plan)``; required when ``plan`` is None.
         strategy: which new neurons to keep: "continuous", "top-l2", "bottom-l2", "top-l1",
             "bottom-l1".
-        plan: Aux layer index of each Des layer (repeats allowed); default ``auto_depth_plan``.
+        plan: Aux layer index of each Des layer, an ordered sequence of ints (repeats allowed);
+            default ``auto_depth_plan``.
         drop_path_rate: stochastic depth of the Des-Net, for its fine-tuning.
 
     Returns:
@@ -58,6 +59,7 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
         >>> des.embed_dim, len(des.blocks)
         (48, 6)
     """
+    aux = as_aux_net(aux, "emit_des")
     cfg = aux.cfg
     new = check_width(cfg, heads)
     plan = resolve_plan(cfg, depth, plan)
@@ -147,6 +149,7 @@ def scratch_des(cfg: LetsConfig, heads: int, depth: int, *, drop_path_rate: floa
 
 def des_param_count(cfg: LetsConfig, heads: int, depth: int) -> int:
     """Parameter count of a Des-Net, without building its weights (a meta-device skeleton)."""
+    require_config(cfg, LetsConfig, "des_param_count")
     width = cfg.learngene.embed_dim + check_width(cfg, heads)
     depth = len(auto_depth_plan(cfg, depth))  # validates depth; a plain int even for numpy input
     kwargs = vit_kwargs(cfg.learngene, width, depth)
@@ -176,7 +179,10 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _check_state_matches_args(state, kwargs)
     check_finite(state, "save_des: the Des-Net")
-    if recorded_input_norm(model) is None:
+    input_norm = recorded_input_norm(model)
+    if input_norm is not None:
+        input_norm.check_fits(model, "save_des")  # a record set around record_input_norm's check
+    else:
         # Saved anyway (an untrained Des-Net has none), but timm would then assume ImageNet's mean and
         # std: 3 channels, which fail on a grey model and mis-scale a colour one.
         warnings.warn("save_des: the Des-Net records no input normalization, so its config.json has no mean "
@@ -189,7 +195,7 @@ def save_des(model: VisionTransformer, directory: str | Path) -> Path:
         "num_features": kwargs["embed_dim"],
         "global_pool": "avg",
         "model_args": kwargs,
-        "pretrained_cfg": _pretrained_cfg(kwargs, recorded_input_norm(model)),
+        "pretrained_cfg": _pretrained_cfg(kwargs, input_norm),
     }
 
     def write(folder: Path) -> None:

@@ -12,7 +12,8 @@ from typing import Iterable, Sequence
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from .auxnet import AuxNet
+from .auxnet import AuxNet, as_aux_net
+from .depth_plan import ordered
 from .des import build_des, full_precision, resolve_plan
 from .des_state import gather_des_state
 from .input_norm import recorded_input_norm
@@ -33,9 +34,14 @@ def emit_des_many(aux: AuxNet, sizes: Iterable[tuple[int, int]], strategy: str =
         >>> [m.embed_dim for m in lets_core.emit_des_many(aux, [(2, 4), (4, 8)])]
         [32, 64]
     """
-    sizes = [size_pair(entry) for entry in sizes]
+    aux = as_aux_net(aux, "emit_des_many")
+    # Ordered: the i-th model is the i-th size's, and plans pair with sizes by position.
+    sizes = [size_pair(entry) for entry in ordered(sizes, "sizes", "(heads, depth) pairs")]
     check_strategy(strategy)
-    plans = list(plans) if plans is not None else [None] * len(sizes)
+    if plans is None:
+        plans = [None] * len(sizes)
+    else:
+        plans = list(ordered(plans, "plans", "depth plans (or None), one per size"))
     if len(plans) != len(sizes):
         raise ValueError(f"got {len(plans)} plans for {len(sizes)} sizes; give one plan (or None) per size")
     cfg = aux.cfg

@@ -25,6 +25,7 @@ import abc
 import dataclasses
 import hashlib
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import LetsConfig, dataclass_from_dict
+from .depth_plan import as_integer
 from .errors import DesSizeError, LetsConfigError
 from .selection import STRATEGIES
 # lets_core.train.stages imports this module, so lets_core/__init__ reaches it through lets_core.train
@@ -68,17 +70,27 @@ class SampledSizesConfig(abc.ABC):
 
     def __post_init__(self) -> None:
         kind = type(self).__name__
-        if not _is_int(self.num_random) or self.num_random < 0:
+        # Integer-likes (numpy integers, as sizes elsewhere) are stored as Python ints, which the
+        # settings' JSON (checkpoints, bundle.json) can hold; bools are refused (True is no count).
+        count = as_integer(self.num_random)
+        if count is None or count < 0:
             raise LetsConfigError(f"{kind}.num_random must be an integer >= 0, got {self.num_random!r}")
+        object.__setattr__(self, "num_random", count)
         for name in ("min_heads", "min_depth", "max_depth"):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
-                raise LetsConfigError(f"{kind}.{name} must be None or an integer >= 1, got {value!r}")
+            if value is not None:
+                size = as_integer(value)
+                if size is None or size < 1:
+                    raise LetsConfigError(f"{kind}.{name} must be None or an integer >= 1, got {value!r}")
+                object.__setattr__(self, name, size)
         if self.target not in self.targets:
             raise LetsConfigError(f"{kind}.target must be one of {list(self.targets)}, got {self.target!r}")
         weight = self.weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
+        real = isinstance(weight, numbers.Real) and not isinstance(weight, bool)
+        if not (real and math.isfinite(weight) and weight > 0):
             raise LetsConfigError(f"{kind}.weight must be a finite number > 0, got {weight!r}")
+        if not isinstance(weight, (int, float)):  # a numpy float32: stored as a float, for JSON
+            object.__setattr__(self, "weight", float(weight))
 
     def depth_range(self, cfg: LetsConfig) -> tuple[int, int]:
         """The smallest and largest depth sampled for ``cfg``, the defaults filled in; DesSizeError
@@ -242,6 +254,3 @@ class ElasticObjective(SampledSizesObjective):
                       sizes: Sequence[tuple[int, int]]) -> tuple[Tensor, list[Tensor]]:
         return model(x, des_sizes=sizes, strategy=self.config.strategy)
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

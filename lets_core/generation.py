@@ -18,7 +18,7 @@ after that (stem, head, plan, Des-Net selection) is the same code for both layou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -61,6 +61,20 @@ def refuse_forward_ad() -> None:
             "only; use backward() or torch.autograd.grad")
 
 
+def check_one_dtype(parts: dict[str, Iterable[Tensor]], fix: str) -> None:
+    """Refuse parts of an Aux-Net of different dtypes, naming them and ``fix``: the generation's ops
+    take one dtype for all their operands, and a part converted on its own (``aux.width.double()``,
+    a float64 learngene) failed inside an op with a message naming neither the part nor the fix."""
+    found: dict[torch.dtype, list[str]] = {}
+    for part, tensors in parts.items():
+        for dtype in {t.dtype for t in tensors}:
+            found.setdefault(dtype, []).append(part)
+    if len(found) > 1:
+        listed = "; ".join(f"{', '.join(names)}: {dtype}" for dtype, names in found.items())
+        raise ValueError(f"the Aux-Net's parts have mixed dtypes ({listed}); its weight generation needs one "
+                         f"dtype for all of them: {fix}")
+
+
 def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: DepthTransform,
                    pos_embed: Tensor, plan: Sequence[int]) -> dict[str, Tensor]:
     """The timm state dict of the network whose block ``i`` is Aux layer ``plan[i]``.
@@ -68,6 +82,8 @@ def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: Dep
     ``pos_embed`` is the (1, N, width) position embedding already restricted to the kept columns.
     """
     refuse_forward_ad()
+    check_one_dtype({"learngene": lg.parameters(), "width (F)": vars(fac).values(), "depth (G)": depth.parameters(),
+                     "pos_embed": [pos_embed]}, "convert the whole Aux-Net with aux.to(dtype), not one of its parts")
     blocks = lg.blocks
     f_e_out = fac.f_e[None, None]  # shared by all blocks, one chunk
     # The F that widens each neuron set of the block layout, on the output side (rows: one chunk,

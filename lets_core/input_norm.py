@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from .config import LetsConfig
 from .data import Splits
 from .state_files import unwrapped
 
@@ -41,18 +43,35 @@ class InputNorm:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) == 0:
                 raise ValueError(f"input normalization {name} must be a non-empty sequence of numbers, got {value!r}")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-                raise ValueError(f"input normalization {name} must hold finite numbers, got {list(value)!r}")
-            object.__setattr__(self, name, tuple(float(v) for v in value))
+            floats = [_finite_float(v) for v in value]
+            if None in floats:
+                raise ValueError(f"input normalization {name} must hold finite numbers (real scalars: Python, numpy "
+                                 f"or 0-d tensors), got {list(value)!r}")
+            object.__setattr__(self, name, tuple(floats))
         if len(self.mean) != len(self.std):
             raise ValueError(f"input normalization has {len(self.mean)} means but {len(self.std)} stds; give one "
                              f"of each per channel")
         if min(self.std) <= 0:
             raise ValueError(f"input normalization std must be positive, got {list(self.std)!r}")
+        # The mean of pixels in [0, 1] lies in [0, 1]: one outside it is of another scale (0-255
+        # statistics), which would standardize every input 255 times off without an error. The std
+        # has no bound to refuse on: fixed conventions such as 0.5 or 1 (no scaling) are legitimate.
+        if not all(0 <= m <= 1 for m in self.mean):
+            raise ValueError(f"input normalization mean must be in [0, 1] (pixel units: x = (pixels / 255 - mean) / "
+                             f"std), got {list(self.mean)!r}; divide statistics of 0-255 pixels by 255")
 
     @property
     def channels(self) -> int:
         return len(self.mean)
+
+    def check_fits(self, model: nn.Module, what: str) -> None:
+        """Refuse to describe a ``model`` that takes another number of channels: timm's transform
+        then fails on a grey model (3 values) or silently standardizes all channels of a colour one
+        with one channel's statistics (1 value). ``what`` names the caller in the message."""
+        in_chans = model_in_chans(model)
+        if in_chans is not None and in_chans != self.channels:
+            raise ValueError(f"{what}: the input normalization has {self.channels} channels (mean {list(self.mean)!r}) "
+                             f"but the model takes {in_chans}; give one mean and one std per input channel")
 
     @classmethod
     def of(cls, splits: Splits) -> "InputNorm":
@@ -85,6 +104,8 @@ def record_input_norm(model: nn.Module, norm: InputNorm | None) -> nn.Module:
     """
     if norm is not None and not isinstance(norm, InputNorm):
         raise TypeError(f"norm must be an InputNorm or None, got {type(norm).__name__}")
+    if norm is not None:
+        norm.check_fits(model, "record_input_norm")
     inner = unwrapped(model)  # torch.compile's and DDP's wrappers: the record goes on the model itself
     setattr(inner, INPUT_NORM_ATTR, norm)
     cfg = getattr(inner, "pretrained_cfg", None)
@@ -110,6 +131,28 @@ def recorded_input_norm(model: nn.Module) -> InputNorm | None:
     if isinstance(cfg, dict) and cfg.get("source") == "local-dir" and "mean" in cfg and "std" in cfg:
         return InputNorm.from_dict(cfg, f"the timm config of {cfg.get('file')!r}")
     return None
+
+
+def model_in_chans(model: nn.Module) -> int | None:
+    """The input channels ``model`` takes: its LetsConfig's (an Aux-Net, lets_core's other stage-1
+    networks) or else its first convolution's (a timm ViT's patch embedding, a CNN's stem); None
+    when neither tells (a model of linear layers)."""
+    inner = unwrapped(model)
+    cfg = getattr(inner, "cfg", None)
+    if isinstance(cfg, LetsConfig):
+        return cfg.learngene.in_chans
+    conv = next((m for m in inner.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if conv is None else conv.in_channels
+
+
+def _finite_float(value: object) -> float | None:
+    """``value`` as a float when it is a finite real number: a Python, numpy or 0-d tensor scalar
+    (statistics computed with numpy or torch are those); None otherwise, bools included."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # numpy scalar, 0-d array or tensor
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def normalized_for(model: nn.Module, splits: Splits) -> Splits:

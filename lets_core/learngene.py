@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Mapping
 
 import torch
+from timm.layers.activations import GELU as TimmGELU
+from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
-from .config import LearngeneConfig
+from .config import LearngeneConfig, require_config
 from .block_layout import BLOCK_MODULES, block_shapes
 from .errors import BundleError
-from .state_files import read_state_dict
+from .state_files import read_state_dict, unwrapped
 from .vit import build_vit
 
 # Stacked parameter name -> timm key suffix inside ``blocks.{j}.`` ("norm1_w" -> "norm1.weight", ...).
@@ -43,7 +45,7 @@ class Learngene(nn.Module):
 
     def __init__(self, cfg: LearngeneConfig, state: Mapping[str, Tensor] | None = None) -> None:
         super().__init__()
-        self.cfg = cfg
+        self.cfg = require_config(cfg, LearngeneConfig, "Learngene")
         if state is None:
             state = build_vit(cfg, cfg.embed_dim, cfg.depth).state_dict()
         expected = timm_shapes(cfg)
@@ -60,11 +62,13 @@ class Learngene(nn.Module):
     def from_timm(cls, cfg: LearngeneConfig, model_or_state: nn.Module | Mapping[str, Tensor]) -> "Learngene":
         """Start from an existing timm ViT (module or state dict) whose shape matches ``cfg``.
 
-        A module is also checked for what its tensors do not show: its head count (4 heads of 8
-        have the very shapes of 2 heads of 16, and compute another network) and its class token."""
+        A module is also checked for what its tensors do not show (:func:`_check_architecture`):
+        its head count (4 heads of 8 have the very shapes of 2 heads of 16, and compute another
+        network), class token, pooling, MLP activation, block and norm kinds."""
         if isinstance(model_or_state, nn.Module):
-            learngene = cls(cfg, model_or_state.state_dict())  # the shapes first: their message is the precise one
-            _check_architecture(cfg, model_or_state)
+            model = unwrapped(model_or_state)  # torch.compile's and DDP's wrappers prefix every key
+            learngene = cls(cfg, model.state_dict())  # the shapes first: their message is the precise one
+            _check_architecture(cfg, model)
             return learngene
         if not isinstance(model_or_state, Mapping):  # None is the constructor's "new random learngene"
             raise BundleError(f"Learngene.from_timm takes a timm ViT or its state dict, got "
@@ -76,6 +80,15 @@ class Learngene(nn.Module):
         """Load a timm ViT checkpoint file (.safetensors, or a torch file holding a state dict)."""
         state = read_state_dict(path, "learngene checkpoint", BundleError)
         return cls(cfg, state)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters spared from weight decay: those timm spares in the same ViT in its own
+        per-block layout, 1-D tensors (biases, LayerNorms) and the position embedding. Stacked, the
+        blocks' norms and biases are 2-D, so timm's 1-D rule alone would decay them."""
+        shapes = timm_shapes(self.cfg)
+        stem = {name for name, key in STEM_KEYS.items() if len(shapes[key]) <= 1 or key == "pos_embed"}
+        blocks = {f"blocks.{name}" for name, key in BLOCK_KEYS.items() if len(shapes[f"blocks.0.{key}"]) <= 1}
+        return stem | blocks
 
     def timm_state_dict(self) -> dict[str, Tensor]:
         """The learngene in timm's per-block key layout."""
@@ -93,14 +106,48 @@ class Learngene(nn.Module):
 
 
 def _check_architecture(cfg: LearngeneConfig, model: nn.Module) -> None:
-    blocks = getattr(model, "blocks", None)
-    heads = getattr(getattr(blocks[0], "attn", None), "num_heads", None) if blocks else None
-    if heads is not None and heads != cfg.num_heads:
-        raise BundleError(f"the timm ViT has {heads} heads per block; the learngene configuration has {cfg.num_heads} "
-                          f"(embed_dim {cfg.embed_dim} / head_dim {cfg.head_dim}): same tensor shapes, another network")
+    """Refuse a timm ViT whose tensors have the learngene's shapes but which computes another network
+    than the one the learngene stands for (:meth:`Learngene.to_timm`, the spec's: exact GELU, average
+    pooling + fc_norm, no class token, LayerNorm eps 1e-6), naming the value and what is allowed.
+    What changes keys or shapes (qkv bias off, LayerScale, register tokens, qk-norm, another MLP or
+    a norm without bias) was already refused by the state check; what only acts in training
+    (dropout, drop-path) is not checked."""
+    if not isinstance(model, VisionTransformer):
+        raise BundleError(f"Learngene.from_timm takes a timm VisionTransformer (or its state dict, whose architecture "
+                          f"is then yours to vouch for), got {type(model).__name__}")
+    ref = build_vit(cfg, cfg.embed_dim, cfg.depth, device="meta")  # the network to_timm builds
+    if model.global_pool != ref.global_pool:
+        raise BundleError(f"the timm ViT pools with global_pool={model.global_pool!r}; the learngene's ViT uses "
+                          f"global_pool={ref.global_pool!r} (average pooling + fc_norm): same tensor shapes, another "
+                          f"network")
     if getattr(model, "cls_token", None) is not None:
         raise BundleError("the timm ViT has a class token; the learngene's ViT has none (class_token=False, average "
                           "pooling)")
+    parts = [("fc_norm", model.fc_norm, ref.fc_norm)]
+    for j, (block, ref_block) in enumerate(zip(model.blocks, ref.blocks)):
+        for name, part, ref_part in (("", block, ref_block), ("attn", block.attn, ref_block.attn),
+                                     ("mlp", block.mlp, ref_block.mlp)):
+            if not isinstance(part, type(ref_part)):  # e.g. timm's ResPostBlock: the keys of a Block, post-norm
+                where = ".".join(filter(None, (f"blocks.{j}", name)))
+                raise BundleError(f"the timm ViT's {where} is a {type(part).__name__}; the learngene's ViT uses "
+                                  f"timm's {type(ref_part).__name__}: same tensor shapes, another network")
+        if block.attn.num_heads != cfg.num_heads:
+            raise BundleError(f"the timm ViT has {block.attn.num_heads} heads per block; the learngene configuration "
+                              f"has {cfg.num_heads} (embed_dim {cfg.embed_dim} / head_dim {cfg.head_dim}): same tensor "
+                              f"shapes, another network")
+        act = block.mlp.act
+        # Exact GELU: torch's (approximate="none"), or timm's own, which calls the same function.
+        if not (type(act) is TimmGELU or isinstance(act, nn.GELU) and act.approximate == "none"):
+            raise BundleError(f"the timm ViT's MLP activation (blocks.{j}.mlp.act) is {act!r}; the learngene's ViT "
+                              f"uses exact GELU (act_layer='gelu', nn.GELU(approximate='none')): same tensor shapes, "
+                              f"another network")
+        parts += [(f"blocks.{j}.norm1", block.norm1, ref_block.norm1),
+                  (f"blocks.{j}.norm2", block.norm2, ref_block.norm2)]
+    for where, norm, ref_norm in parts:
+        if not isinstance(norm, nn.LayerNorm) or norm.eps != ref_norm.eps:
+            got = f"LayerNorm with eps {norm.eps:g}" if isinstance(norm, nn.LayerNorm) else type(norm).__name__
+            raise BundleError(f"the timm ViT's {where} is a {got}; the learngene's ViT uses LayerNorm with eps "
+                              f"{ref_norm.eps:g}: same tensor shapes, another network")
 
 
 def timm_shapes(cfg: LearngeneConfig) -> dict[str, tuple[int, ...]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .auxnet import AuxNet
+from .auxnet import AuxNet, as_aux_net
 from .des import des_param_count
 from .selection import integer_size_pair
 
@@ -37,6 +37,7 @@ class StorageReport:
 def storage_report(aux: AuxNet, sizes: Sequence[tuple[int, int]]) -> StorageReport:
     """Compare the bundle's stored parameters with ``sizes`` = [(heads, depth), ...] Des-Nets, each
     size once (one listed twice would count its model twice)."""
+    aux = as_aux_net(aux, "storage_report")
     sizes = tuple(integer_size_pair(entry) for entry in sizes)
     repeated = sorted({s for s in sizes if sizes.count(s) > 1})
     if repeated:

@@ -42,6 +42,12 @@ class WidthTransform(nn.Module):
             for p in self.parameters():
                 init_f_(p, tf.f_init, tf.f_noise)
 
+    def no_weight_decay(self) -> set[str]:
+        """All of F. A new neuron's weights are F·W; W (the learngene) is already decayed, so decaying
+        F as well would pull every new neuron toward zero a second time, and F's rows are mixing
+        coefficients (initialized to sum to 1) whose scale has no reason to shrink, like G's."""
+        return {name for name, _ in self.named_parameters()}
+
 
 class DepthTransform(nn.Module):
     """The G coefficients: ``g`` (8 module types, 2 kinds, rows, s).
@@ -56,6 +62,10 @@ class DepthTransform(nn.Module):
         self.g = nn.Parameter(torch.empty(len(G_MODULE_TYPES), 2, cfg.num_rows, tf.group_size))
         with torch.no_grad():
             init_g_(self.g, tf.g_init, tf.g_noise, tf.tie_length, cfg.num_rows // cfg.num_groups)
+
+    def no_weight_decay(self) -> set[str]:
+        """G: mixing coefficients of learngene blocks, spared as the LeTs recipe says."""
+        return {"g"}
 
     def coeff(self, module_type: str, kind: int) -> Tensor:
         """(rows, s) coefficients of one module type; kind is WEIGHT or BIAS."""

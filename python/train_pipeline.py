@@ -55,7 +55,8 @@ def main() -> None:
     des = lets_core.emit_des(aux, heads=args.heads, depth=args.depth, strategy="continuous")
     direct = evaluate_split(des, splits)["top1"]
     tuned = finetune(des, splits, recipe, args.out / "des").model
-    scratch = finetune(scratch_des(cfg, args.heads, args.depth), splits, recipe, args.out / "scratch").model
+    scratch = finetune(scratch_des(cfg, args.heads, args.depth), splits, recipe, args.out / "scratch",
+                       desc="scratch").model
     print(f"Des-H{args.heads}-L{args.depth}: direct {direct:.4f}, LeTs + 1 epoch "
           f"{evaluate_split(tuned, splits)['top1']:.4f}, scratch 1 epoch {evaluate_split(scratch, splits)['top1']:.4f}")
     print(f"fine-tuned Des-Net saved as a timm model in {args.out / 'des' / 'model'}")

@@ -121,3 +121,13 @@ def test_storage_report_counts_what_is_stored_whatever_is_trained(tmp_path):
     with pytest.raises(ValueError, match=r"sizes lists \(heads=2, depth=4\) more than once"):
         lets_core.storage_report(aux, [(2, 4), (4, 8), (2, 4)])
     assert "Des-H2-L4: 36.7 K" in str(lets_core.storage_report(aux, [(2, 4)]))  # printed "0.0 M"
+
+
+def test_storage_report_and_save_bundle_name_wrong_objects(tmp_path):
+    from timm.utils import ModelEmaV3
+    aux = lets_core.AuxNet(lets_core.presets.tiny())
+    with pytest.raises(TypeError, match="storage_report needs an AuxNet, got LetsConfig"):
+        lets_core.storage_report(aux.cfg, [(3, 6)])
+    with pytest.raises(TypeError, match="save_bundle needs an AuxNet, got ModelEmaV3; .*pass its .module"):
+        lets_core.save_bundle(ModelEmaV3(aux), tmp_path / "b")
+    assert lets_core.storage_report(torch.nn.DataParallel(aux), [(3, 6)]).bundle_params == aux.stored_parameter_count()

@@ -68,3 +68,12 @@ def test_bad_depth_is_clear(bad):
 def test_bad_explicit_plan_is_clear(plan, shown):
     with pytest.raises(lets_core.DesSizeError, match=shown):
         check_plan(lets_core.presets.tiny(), plan)
+
+
+def test_plans_need_order_and_auto_plans_need_a_config():
+    cfg = lets_core.presets.tiny()
+    with pytest.raises(lets_core.DesSizeError, match="a depth plan must be an ordered sequence.*; got set"):
+        check_plan(cfg, {0, 6})
+    assert check_plan(cfg, [6, 0]) == [6, 0]
+    with pytest.raises(TypeError, match="auto_depth_plan needs a LetsConfig, got AuxNet; pass its .cfg"):
+        lets_core.auto_depth_plan(lets_core.AuxNet(cfg), 6)

@@ -92,3 +92,40 @@ def test_numpy_drop_path_rate_is_stored_as_a_plain_float(aux, tmp_path):
     assert type(des.lets_model_args["drop_path_rate"]) is float
     lets_core.save_des(des, tmp_path / "des")  # json can write it
     assert lets_core.load_des(tmp_path / "des").lets_model_args["drop_path_rate"] == 0.25
+
+
+@pytest.mark.parametrize("plan, kind", [({6, 0}, "set"), (frozenset({1}), "frozenset"),
+                                        ({0: "first", 6: "second"}, "dict"), (5, "int"), ("06", "str"),
+                                        (torch.tensor(3), "Tensor")])
+def test_a_plan_must_be_an_ordered_sequence(aux, plan, kind):
+    """plan={6, 0} built the plan [0, 6], a dict's keys were taken as a plan, and plan=5 failed with
+    "'int' object is not iterable"."""
+    with pytest.raises(lets_core.DesSizeError, match=f"a depth plan must be an ordered sequence, such as a list or "
+                                                     f"tuple, of Aux layer indices .*; got {kind} "):
+        lets_core.emit_des(aux, 3, plan=plan)
+
+
+def test_ordered_plans_of_every_kind_still_work(aux):
+    expected = lets_core.emit_des(aux, 3, plan=[6, 0]).state_dict()
+    for plan in ((6, 0), np.array([6, 0]), torch.tensor([6, 0]), (i for i in (6, 0))):
+        got = lets_core.emit_des(aux, 3, plan=plan).state_dict()
+        assert all(torch.equal(got[k], expected[k]) for k in expected)
+    assert len(lets_core.emit_des(aux, 3, plan=range(2)).blocks) == 2
+
+
+def test_wrong_objects_are_named_and_wrappers_unwrapped(aux):
+    """Each of these failed with a bare AttributeError ("'LetsConfig' object has no attribute 'cfg'")."""
+    from timm.utils import ModelEmaV3
+    cfg = aux.cfg
+    with pytest.raises(TypeError, match="emit_des needs an AuxNet, got LetsConfig; build one with lets_core.AuxNet"):
+        lets_core.emit_des(cfg, 3, 6)
+    with pytest.raises(TypeError, match="emit_des needs an AuxNet, got ModelEmaV3; .*pass its .module"):
+        lets_core.emit_des(ModelEmaV3(aux), 3, 6)
+    with pytest.raises(TypeError, match="emit_des needs an AuxNet, got str"):
+        lets_core.emit_des("bundle", 3, 6)
+    with pytest.raises(TypeError, match="des_param_count needs a LetsConfig, got AuxNet; pass its .cfg"):
+        lets_core.des_param_count(aux, 3, 6)
+    expected = lets_core.emit_des(aux, 3, 6).state_dict()
+    for wrapped in (torch.nn.DataParallel(aux), ModelEmaV3(aux).module):
+        got = lets_core.emit_des(wrapped, 3, 6).state_dict()
+        assert all(torch.equal(got[k], expected[k]) for k in expected)

@@ -58,3 +58,20 @@ def test_errors_are_clear():
         emit_des_many(aux, [], strategy="bogus")  # checked even with no size to emit
     with pytest.raises(lets_core.DesSizeError, match=r"\(heads, depth\) pair, got \(2, 3, 1\)"):
         aux(torch.randn(2, 1, 28, 28), des_sizes=[(2, 3, 1)])
+
+
+def test_wrappers_wrong_objects_and_unordered_requests():
+    from timm.utils import ModelEmaV3
+    aux = lets_core.AuxNet(lets_core.presets.tiny()).eval()
+    expected = lets_core.emit_des(aux, 3, 6).state_dict()
+    got = emit_des_many(torch.nn.DataParallel(aux), [(3, 6)])[0].state_dict()
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    with pytest.raises(TypeError, match="emit_des_many needs an AuxNet, got ModelEmaV3; .*pass its .module"):
+        emit_des_many(ModelEmaV3(aux), [(3, 6)])
+    with pytest.raises(TypeError, match="emit_des_many needs an AuxNet, got LetsConfig"):
+        emit_des_many(aux.cfg, [(3, 6)])
+    # The i-th model is the i-th size's and plans pair with sizes by position: a set has no order.
+    with pytest.raises(lets_core.DesSizeError, match=r"sizes must be an ordered sequence.*; got set"):
+        emit_des_many(aux, {(2, 4), (3, 6)})
+    with pytest.raises(lets_core.DesSizeError, match=r"plans must be an ordered sequence.*; got set"):
+        emit_des_many(aux, [(3, 2), (3, 2)], plans={(0, 1), (1, 0)})

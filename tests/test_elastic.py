@@ -209,6 +209,20 @@ def test_sizes_the_configuration_cannot_emit_are_refused(kwargs, message):
         ElasticConfig(**kwargs).sampler(TINY)
 
 
+def test_numpy_integers_are_sizes_and_stored_as_ints():
+    """ElasticConfig(min_heads=np.int64(2)) was refused, while emit_des takes numpy integers."""
+    import numpy as np
+    config = ElasticConfig(num_random=np.int64(2), min_heads=np.int64(2), min_depth=np.int32(4),
+                           max_depth=torch.tensor(6), weight=np.float32(0.5))
+    assert config == ElasticConfig(num_random=2, min_heads=2, min_depth=4, max_depth=6, weight=0.5)
+    assert all(type(v) is int for v in (config.num_random, config.min_heads, config.min_depth, config.max_depth))
+    assert json.loads(json.dumps(config.to_dict()))["min_heads"] == 2  # a checkpoint's settings hold it
+    for bad in (dict(min_heads=True), dict(num_random=np.bool_(True)), dict(min_depth=np.float64(4.0)),
+                dict(max_depth=torch.tensor(6.0))):
+        with pytest.raises(lets_core.LetsConfigError, match="must be"):
+            ElasticConfig(**bad)
+
+
 def test_config_round_trips_and_rejects_unknown_keys():
     config = ElasticConfig(num_random=3, min_heads=3, target="both", weight=0.5, strategy="top-l2")
     assert ElasticConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

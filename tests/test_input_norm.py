@@ -232,3 +232,55 @@ def test_a_resume_that_would_feed_the_teacher_differently_is_refused(tmp_path):
     record_input_norm(teacher, None)
     with pytest.raises(CheckpointError, match="teacher: checkpoint state"):
         fit(student, splits, recipe, kind="des", teacher=teacher, out_dir=tmp_path / "run", resume=True)
+
+
+def test_a_record_for_another_channel_count_than_the_models_is_refused(tmp_path):
+    """Three ImageNet values on a one-channel Aux-Net were recorded, saved and signed; timm's
+    transform then failed on the saved Des-Net ("output with shape [1, 28, 28] doesn't match the
+    broadcast shape [3, 28, 28]"), and one value on a colour model silently served all channels."""
+    from lets_core.input_norm import INPUT_NORM_ATTR
+    rgb = InputNorm((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    aux = lets_core.AuxNet(lets_core.presets.tiny())  # in_chans 1
+    message = ("the input normalization has 3 channels .* but the model takes 1; give one mean and one std per "
+               "input channel")
+    with pytest.raises(ValueError, match="record_input_norm: " + message):
+        record_input_norm(aux, rgb)
+    des = lets_core.emit_des(aux, 3, 6)
+    with pytest.raises(ValueError, match="record_input_norm: " + message):
+        record_input_norm(des, rgb)
+    # A record set around record_input_norm is refused when saved.
+    setattr(aux, INPUT_NORM_ATTR, rgb)
+    with pytest.raises(ValueError, match="save_bundle: " + message):
+        lets_core.save_bundle(aux, tmp_path / "b")
+    setattr(des, INPUT_NORM_ATTR, rgb)
+    with pytest.raises(ValueError, match="save_des: " + message):
+        lets_core.save_des(des, tmp_path / "d")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "d").exists()
+    # One value on a three-channel configuration.
+    import dataclasses
+    cfg = lets_core.presets.tiny()
+    colour = dataclasses.replace(cfg, learngene=dataclasses.replace(cfg.learngene, in_chans=3))
+    with pytest.raises(ValueError, match="has 1 channels .* but the model takes 3"):
+        record_input_norm(lets_core.AuxNet(colour), NORM)
+    assert recorded_input_norm(record_input_norm(lets_core.AuxNet(colour), rgb)) == rgb
+
+
+def test_a_mean_outside_zero_one_is_refused_as_another_scale():
+    with pytest.raises(ValueError, match=r"mean must be in \[0, 1\] .*got \[73.0\]; divide statistics of 0-255 "
+                                         r"pixels by 255"):
+        InputNorm((73.0,), (90.0,))
+    with pytest.raises(ValueError, match=r"mean must be in \[0, 1\]"):
+        InputNorm((-0.1,), (0.5,))
+    assert InputNorm((0.0,), (1.0,)).std == (1.0,)  # a fixed convention (no scaling) stays allowed
+
+
+def test_numpy_and_tensor_scalars_are_numbers():
+    """A float32 numpy mean was refused as "must hold finite numbers, got [np.float32(0.5)]"."""
+    import numpy as np
+    images = np.full((4, 28, 28), 0.5, dtype=np.float32)
+    assert InputNorm((images.mean(),), (np.float32(0.25),)) == InputNorm((0.5,), (0.25,))
+    assert InputNorm((torch.tensor(0.5),), (torch.tensor(0.25, dtype=torch.float64),)) == InputNorm((0.5,), (0.25,))
+    assert InputNorm(np.array([0.5]), torch.tensor([0.25])) == InputNorm((0.5,), (0.25,))
+    for bad in (np.bool_(True), torch.tensor(True), torch.tensor([0.5]), np.float32("nan"), "0.5", 1j):
+        with pytest.raises(ValueError, match="mean must hold finite numbers"):
+            InputNorm((bad,), (0.25,))

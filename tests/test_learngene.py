@@ -65,3 +65,54 @@ def test_from_timm_refuses_another_head_count_and_none():
         lets_core.Learngene.from_timm(lg, VisionTransformer(**kwargs))
     with pytest.raises(lets_core.BundleError, match="takes a timm ViT or its state dict, got NoneType"):
         lets_core.Learngene.from_timm(lg, None)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"act_layer": "relu"}, r"MLP activation \(blocks.0.mlp.act\) is ReLU\(\); the learngene's ViT uses exact GELU"),
+    ({"act_layer": "gelu_tanh"}, r"MLP activation .* the learngene's ViT uses exact GELU"),
+    ({"global_pool": "max"}, r"global_pool='max'; the learngene's ViT uses global_pool='avg'"),
+    ({"global_pool": "avgmax"}, r"global_pool='avgmax'; the learngene's ViT uses global_pool='avg'"),
+    ({"norm_layer": torch.nn.LayerNorm}, r"fc_norm is a LayerNorm with eps 1e-05; the learngene's ViT uses "
+                                         r"LayerNorm with eps 1e-06"),
+])
+def test_from_timm_refuses_what_the_shapes_do_not_show(override, message):
+    """A ReLU or max-pooling ViT has the learngene's very tensors and was accepted; its to_timm()
+    then computed another network (0.25 logit difference for max pooling)."""
+    from timm.models.vision_transformer import VisionTransformer
+    from lets_core.vit import vit_kwargs
+    lg = lets_core.presets.tiny().learngene
+    model = VisionTransformer(**{**vit_kwargs(lg, lg.embed_dim, lg.depth), **override})
+    with pytest.raises(lets_core.BundleError, match=message):
+        lets_core.Learngene.from_timm(lg, model)
+
+
+def test_from_timm_refuses_a_post_norm_block_and_a_non_vit_module():
+    from timm.models.vision_transformer import ResPostBlock, VisionTransformer
+    from lets_core.vit import vit_kwargs
+    lg = lets_core.presets.tiny().learngene
+    post_norm = VisionTransformer(**vit_kwargs(lg, lg.embed_dim, lg.depth), block_fn=ResPostBlock)
+    with pytest.raises(lets_core.BundleError, match="blocks.0 is a ResPostBlock; the learngene's ViT uses timm's Block"):
+        lets_core.Learngene.from_timm(lg, post_norm)
+
+    class Holder(torch.nn.Module):  # a module holding a ViT's very tensors, not a ViT
+        def __init__(self, vit):
+            super().__init__()
+            for name, value in vit.named_children():
+                self.add_module(name, value)
+            self.pos_embed = vit.pos_embed
+
+    with pytest.raises(lets_core.BundleError, match="takes a timm VisionTransformer .*got Holder"):
+        lets_core.Learngene.from_timm(lg, Holder(build_vit(lg, lg.embed_dim, lg.depth)))
+    # timm's own exact GELU class is the learngene's activation too; a compiled ViT is unwrapped.
+    vit = VisionTransformer(**{**vit_kwargs(lg, lg.embed_dim, lg.depth), "act_layer": "gelu"}).eval()
+    x = torch.randn(2, 1, 28, 28)
+    torch.testing.assert_close(lets_core.Learngene.from_timm(lg, vit).to_timm().eval()(x), vit(x), rtol=0, atol=0)
+    assert lets_core.Learngene.from_timm(lg, torch.compile(vit)).cfg == lg
+
+
+def test_learngene_needs_a_learngene_config():
+    cfg = lets_core.presets.tiny()
+    with pytest.raises(TypeError, match="Learngene needs a LearngeneConfig, got LetsConfig; pass its .learngene"):
+        lets_core.Learngene(cfg)
+    with pytest.raises(TypeError, match="Learngene needs a LearngeneConfig, got LetsConfig"):
+        lets_core.Learngene.from_timm(cfg, build_vit(cfg.learngene, cfg.learngene.embed_dim, cfg.learngene.depth))

@@ -8,34 +8,18 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from ..block_layout import BLOCK_MODULES
-
-# Aux-Net parameters spared from weight decay, by name prefix / name (see param_groups).
-_AUX_NO_DECAY_PREFIXES = ("depth.", "width.", "pos_embed", "learngene.pos_embed")
-# The learngene's stacked norms and biases (2-D only because blocks are stacked), and its stem's.
-_LEARNGENE_NO_DECAY = (tuple(f"{m.name}_b" for m in BLOCK_MODULES)
-                       + tuple(f"{m.name}_w" for m in BLOCK_MODULES if m.is_norm)
-                       + ("patch_b", "fc_norm_w", "fc_norm_b", "head_b"))
-
 
 def decays(name: str, param: torch.Tensor, extra_no_decay: set[str]) -> bool:
-    """Whether ``name`` gets weight decay.
+    """Whether ``name`` gets weight decay: not when it is a 0-/1-D tensor (biases, norms) or the
+    model's ``no_weight_decay()`` names it (``extra_no_decay``), the rule timm's optimizer factory
+    applies too.
 
-    Spared: biases and normalization parameters (any 0-/1-D tensor, and the learngene's stacked
-    norms and biases, which are 2-D only because blocks are stacked), position embeddings, and
-    the G coefficients, as the LeTs recipe says.
-
-    F is spared too. A new neuron's weights are F·W; W (the learngene) is already decayed, so
-    decaying F as well would pull every new neuron toward zero a second time, and F's rows are
-    mixing coefficients (initialized to sum to 1) whose scale has no reason to shrink, like G's.
+    The model declares its own exemptions, so that this loop and timm's ``create_optimizer_v2``
+    spare the same parameters: an :class:`lets_core.AuxNet` names its position embeddings, F, G
+    and the learngene's stacked norms and biases (2-D only because blocks are stacked), as the
+    LeTs recipe says; a timm ViT names its position embedding.
     """
-    if name in extra_no_decay or param.ndim <= 1:
-        return False
-    if name.startswith(_AUX_NO_DECAY_PREFIXES):
-        return False
-    if name.startswith("learngene.") and name.rsplit(".", 1)[-1] in _LEARNGENE_NO_DECAY:
-        return False
-    return True
+    return not (name in extra_no_decay or param.ndim <= 1)
 
 
 def param_groups(model: nn.Module, weight_decay: float,
