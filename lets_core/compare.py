@@ -259,30 +259,27 @@ def _tune(cfg: CompareConfig, trained: Stage1, splits, heads: int, depth: int, m
               "depth": depth, "strategy": trained.strategy}
     search = len(cfg.tune_lrs) > 1
     for epochs in cfg.tune_epochs:
-        t0 = time.perf_counter()
-        model = trained.emit(heads, depth)  # a fresh copy per run: each tuning run has its own schedule
-        spent = time.perf_counter() - t0
-        best_val = None
-        for i, lr in enumerate(cfg.tune_lrs if epochs > 0 else []):
-            if i:
-                t0 = time.perf_counter()
-                model = trained.emit(heads, depth)
-                spent += time.perf_counter() - t0
+        spent, best, best_val = 0.0, None, None
+        for lr in cfg.tune_lrs if epochs > 0 else [None]:
+            t0 = time.perf_counter()
+            model = trained.emit(heads, depth)  # a fresh copy per run: each tuning run has its own schedule
+            spent += time.perf_counter() - t0
+            if lr is None:  # 0 epochs: the emitted network itself
+                best = model
+                continue
             run = finetune(model, splits, recipe(epochs, lr, cfg.tune_warmup_epochs),
                            out / "tune" / f"{method}_h{heads}_l{depth}_{epochs}ep_lr{lr:g}", resume=True, env=env,
                            desc=f"{method} H{heads}-L{depth} ({epochs} ep, lr {lr:g})", origin=origin)
             spent += _training_seconds(run.history, 0.0)
             if not search:
                 best, chosen_lr[str(epochs)] = run.model, lr
-                break
+                continue
             t0 = time.perf_counter()
             score = evaluate_split(run.model, splits, "val", env=env)["top1"]
             spent += time.perf_counter() - t0
             val_top1.setdefault(str(epochs), {})[f"{lr:g}"] = score
             if best_val is None or score > best_val:  # a tie keeps the lr listed first
                 best, best_val, chosen_lr[str(epochs)] = run.model, score, lr
-        if epochs == 0:
-            best = model
         t0 = time.perf_counter()
         top1[str(epochs)] = evaluate_split(best, splits, env=env)["top1"]
         # Emission and evaluation as timed now; the tuning as its checkpoints recorded it.
