@@ -153,6 +153,7 @@ def test_the_tune_lr_flag_gives_one_lr_or_a_grid(monkeypatch):
     from lets_core import cli
     from lets_core.cli.commands import compare as command
 
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # no re-execution of the test process
     seen = []
     monkeypatch.setattr(command, "run_compare", lambda cfg, env: seen.append(cfg))
     for value, grid in (("4e-3", [4e-3]), ("1.6e-2, 4e-3,1e-3", [1.6e-2, 4e-3, 1e-3])):
