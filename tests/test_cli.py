@@ -121,3 +121,25 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     err = _error(["train-aux", "--out", str(tmp_path / "aux"), "--epochs", "1", "--alpha", "0", "--lr", "1e-3",
                   "--resume", *common], capsys)
     assert "configuration changed (lr: checkpoint 0.024 vs now 0.001)" in err  # 0.024: the small-data recipe
+
+
+def test_only_the_entry_point_reexecutes_for_passive_openmp(monkeypatch):
+    """`lets` re-runs itself with OMP_WAIT_POLICY=PASSIVE; main([...]) called from Python must not,
+    since that replaced the caller's whole process (a test run ended silently that way)."""
+    from lets_core import cli
+    from lets_core.cli import program
+    from lets_core.cli.commands import compare as command
+
+    class Reexecuted(Exception):
+        pass
+
+    def execve(*args):
+        raise Reexecuted(args[1])
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(program.os, "execve", execve)
+    monkeypatch.setattr(command, "run_compare", lambda cfg, env: None)
+    assert cli.main(["compare", "--no-progress"]) == 0  # from Python: runs here
+    monkeypatch.setattr(program.sys, "argv", ["lets", "compare", "--no-progress"])
+    with pytest.raises(Reexecuted, match="lets_core.cli"):
+        cli.main()  # the entry point: re-executes once with the policy set

@@ -57,10 +57,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Only the process's own entry point (`lets`, `python -m lets_core.cli`: argv None) may
+    # re-execute: main([...]) called from Python code (a notebook, a test) would otherwise replace
+    # that whole process with the command, ending it silently.
+    entry_point = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse(argv)
     command = COMMANDS[args.command]
-    if command.trains:
+    if command.trains and entry_point:
         _passive_openmp(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never let timm reach for the network
     try:
