@@ -12,34 +12,10 @@ is one of the others there and here.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 from pathlib import Path
 
 from lets_core.compare_report import LETS_METHODS
-
-# What must agree between seeds besides the settings: `--dataset auto` is one setting for a
-# Fashion-MNIST run and for its digits fallback.
-DATA_FIELDS = ("dataset", "train", "val", "test", "image_size", "in_chans", "num_classes")
-
-
-def load(folders: list[str]) -> list[dict]:
-    reports = [json.loads((Path(f) / "compare.json").read_text()) for f in folders]
-    strip = lambda r: {k: v for k, v in r["config"].items() if k not in ("seed", "out")}
-    data = lambda r: {k: r["dataset"].get(k) for k in DATA_FIELDS}
-    for f, r in zip(folders[1:], reports[1:]):
-        if strip(r) != strip(reports[0]):
-            raise SystemExit(f"{f} was not run with the same settings as {folders[0]} (apart from the seed)")
-        if data(r) != data(reports[0]):
-            raise SystemExit(f"{f} was run on other data than {folders[0]}: {data(r)} vs {data(reports[0])}")
-    # The same run twice (or two runs of one seed) would count as independent seeds.
-    seen: dict[object, str] = {}
-    for f, r in zip(folders, reports):
-        seed = r["config"]["seed"]
-        if seed in seen:
-            raise SystemExit(f"{f} and {seen[seed]} are both seed {seed}; give one run per seed")
-        seen[seed] = f
-    return reports
+from seed_runs import finish, gap, load_seed_runs, spread
 
 
 def main() -> None:
@@ -47,7 +23,7 @@ def main() -> None:
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     args = parser.parse_args()
-    reports = load(args.folders)
+    reports = load_seed_runs(args.folders, "compare.json", "config")
     seeds = [r["config"]["seed"] for r in reports]
     sizes = reports[0]["results"]
     # The tuning lengths the runs have (the header follows them: it used to say direct, +1, +2 always).
@@ -57,11 +33,8 @@ def main() -> None:
              "| Des-Net | method | " + " | ".join(header) + " |", "|---|---|" + "---|" * len(header)]
     for size in sizes:
         for method in sizes[size]:
-            cells = []
-            for e in reports[0]["results"][size][method]["top1_by_epochs"]:
-                v = [100 * r["results"][size][method]["top1_by_epochs"][e] for r in reports]
-                # One precision for all three: at .1f a mean could print outside its own range.
-                cells.append(f"{statistics.mean(v):.2f} [{min(v):.2f}, {max(v):.2f}]")
+            cells = [spread([r["results"][size][method]["top1_by_epochs"][e] for r in reports])
+                     for e in reports[0]["results"][size][method]["top1_by_epochs"]]
             lines.append(f"| H{size.replace('x', '-L')} | {method} | " + " | ".join(cells) + " |")
     if "1" not in lengths:
         lines += ["", "No run tuned for 1 epoch, so there is no LeTs + 1 ep comparison."]
@@ -79,18 +52,10 @@ def main() -> None:
                 if rival not in sizes[size]:
                     cells.append("–")
                     continue
-                gaps = [100 * (r["results"][size][lets]["top1_by_epochs"]["1"]
-                               - r["results"][size][rival]["top1_by_epochs"]["1"]) for r in reports]
-                cells.append(f"{statistics.mean(gaps):+.2f} ({sum(g > 0 for g in gaps)}/{len(gaps)})")
+                cells.append(gap([r["results"][size][lets]["top1_by_epochs"]["1"] for r in reports],
+                                 [r["results"][size][rival]["top1_by_epochs"]["1"] for r in reports]))
             lines.append(f"| {lets} | {rival} | " + " | ".join(cells) + " |")
     finish(lines, args.markdown)
-
-
-def finish(lines: list[str], markdown: Path | None) -> None:
-    text = "\n".join(lines)
-    print(text)
-    if markdown:
-        markdown.write_text(text + "\n")
 
 
 if __name__ == "__main__":

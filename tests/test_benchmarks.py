@@ -192,6 +192,39 @@ def test_compare_seeds_averages_and_counts_the_seeds_lets_is_ahead(tmp_path):
     assert refused.returncode != 0 and "not run with the same settings" in refused.stderr
 
 
+def _demo_json(folder: Path, seed: int, elastic_ft1: float, scratch4: float) -> None:
+    folder.mkdir()
+    report = {"demo_config": {"seed": seed, "out": str(folder), "stage1": ["elastic"], "scratch_epochs": [1, 4]},
+              "dataset": {"dataset": "fashion-mnist", "train": 100, "val": 10, "test": 20, "image_size": 28,
+                          "in_chans": 1, "num_classes": 10},
+              "teacher": {"test_top1": 0.8}, "stage1": {"elastic": {"test_top1": 0.75}},
+              "rows": [{"heads": 2, "depth": 4, "params": 36682,
+                        "lets": {"elastic": {"direct_top1": 0.7, "ft1_top1": elastic_ft1}},
+                        "scratch_top1_by_epoch": {"1": 0.5, "4": scratch4}}]}
+    (folder / "report.json").write_text(json.dumps(report))
+
+
+def test_demo_seeds_averages_and_counts_the_seeds_lets_beats_each_scratch_budget(tmp_path):
+    _demo_json(tmp_path / "s0", 0, 0.78, 0.76)
+    _demo_json(tmp_path / "s1", 1, 0.76, 0.77)
+    done = run("demo_seeds.py", str(tmp_path / "s0"), str(tmp_path / "s1"), tmp_path=tmp_path)
+    assert "Aux-Net, elastic stage 1: 75.00 [75.00, 75.00]." in done.stdout
+    assert ("| H2-L4 | 36,682 | 70.00 [70.00, 70.00] | 77.00 [76.00, 78.00] | 50.00 [50.00, 50.00] "
+            "| 76.50 [76.00, 77.00] |") in done.stdout
+    assert "| elastic | 4 ep | +0.50 (1/2) |" in done.stdout
+    assert "| elastic | 1 ep | +27.00 (2/2) |" in done.stdout
+    # Runs with other settings than the seed, or two runs of one seed, are not averaged.
+    changed = json.loads((tmp_path / "s1" / "report.json").read_text())
+    changed["demo_config"]["scratch_epochs"] = [1, 2]
+    (tmp_path / "s1" / "report.json").write_text(json.dumps(changed))
+    refused = subprocess.run([sys.executable, str(BENCHMARKS / "demo_seeds.py"), str(tmp_path / "s0"),
+                              str(tmp_path / "s1")], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "not run with the same settings" in refused.stderr
+    twice = subprocess.run([sys.executable, str(BENCHMARKS / "demo_seeds.py"), str(tmp_path / "s0"),
+                            str(tmp_path / "s0")], capture_output=True, text=True, timeout=60)
+    assert twice.returncode != 0 and "are both seed 0; give one run per seed" in twice.stderr
+
+
 def test_compare_seeds_refuses_a_seed_twice_and_labels_the_lengths_it_has(tmp_path):
     _compare_json(tmp_path / "s0", 0, 0.72, 0.70)
     twice = subprocess.run([sys.executable, str(BENCHMARKS / "compare_seeds.py"), str(tmp_path / "s0"),
