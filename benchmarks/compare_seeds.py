@@ -11,18 +11,12 @@ is one of the others there and here.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from lets_core.compare_report import LETS_METHODS
-from seed_runs import finish, gap, load_seed_runs, spread
+from seed_runs import finish, gap, load_seed_runs, parse_args, spread
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+")
-    parser.add_argument("--markdown", type=Path, help="also write the tables here")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     reports = load_seed_runs(args.folders, "compare.json", "config")
     seeds = [r["config"]["seed"] for r in reports]
     sizes = reports[0]["results"]

@@ -11,17 +11,11 @@ is not ahead). This is the demo's claim (LeTs + 1 epoch against 4 scratch epochs
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from seed_runs import finish, gap, load_seed_runs, spread
+from seed_runs import finish, gap, load_seed_runs, parse_args, spread
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+")
-    parser.add_argument("--markdown", type=Path, help="also write the tables here")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     reports = load_seed_runs(args.folders, "report.json", "demo_config")
     seeds = [r["demo_config"]["seed"] for r in reports]
     variants = list(reports[0]["demo_config"]["stage1"])

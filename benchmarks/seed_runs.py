@@ -3,6 +3,7 @@ are not the same command with another seed."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from pathlib import Path
@@ -10,6 +11,14 @@ from pathlib import Path
 # What must agree between seeds besides the settings: `--dataset auto` is one setting for a
 # Fashion-MNIST run and for its digits fallback.
 DATA_FIELDS = ("dataset", "train", "val", "test", "image_size", "in_chans", "num_classes")
+
+
+def parse_args(doc: str) -> argparse.Namespace:
+    """The command line both scripts take: the run folders, one per seed, and --markdown."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+")
+    parser.add_argument("--markdown", type=Path, help="also write the tables here")
+    return parser.parse_args()
 
 
 def load_seed_runs(folders: list[str], report_name: str, config_key: str) -> list[dict]:
