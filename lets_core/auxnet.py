@@ -35,6 +35,13 @@ class AuxNet(nn.Module):
     the same code a Des-Net runs. ``aux(x, des_sizes=[(heads, depth), ...])`` also runs the
     Des-Nets of those sizes from the same generated weights (elastic stage 1).
 
+    A raw ``state_dict`` carries no configuration: ``load_state_dict`` takes, without a word, the
+    state of another configuration with the same tensor shapes (e.g. ``head_dim`` 8 instead of 16);
+    a bundle carries it, so save and load with :func:`lets_core.save_bundle` / :func:`lets_core.load_bundle`.
+    ``torch.jit.trace`` and ``torch.jit.script`` are not supported: use ``torch.export``, or emit a
+    full-size Des-Net. Hooks on ``aux.learngene``, ``aux.width`` or ``aux.depth`` never fire (their
+    parameters are read, the modules are not called), and the Aux-Net has no gradient checkpointing.
+
     Example:
         >>> import torch, lets_core
         >>> aux = lets_core.AuxNet(lets_core.presets.tiny())
@@ -45,16 +52,9 @@ class AuxNet(nn.Module):
     def __init__(self, cfg: LetsConfig, learngene: Learngene | None = None) -> None:
         super().__init__()
         require_config(cfg, LetsConfig, "AuxNet")
-        if learngene is not None and not isinstance(learngene, Learngene):
-            raise TypeError(f"AuxNet's learngene must be a lets_core.Learngene or None, got {type(learngene).__name__} "
-                            f"(start one from a timm ViT with lets_core.Learngene.from_timm(cfg.learngene, model))")
-        if learngene is not None and learngene.cfg != cfg.learngene:
-            raise ValueError(
-                f"learngene configuration {learngene.cfg} differs from the Aux-Net's {cfg.learngene}"
-            )
         self.cfg = cfg
+        # Checked and its pos_embed frozen by __setattr__, as a learngene assigned later is.
         self.learngene = learngene if learngene is not None else Learngene(cfg.learngene)
-        self.learngene.pos_embed.requires_grad_(False)
         self.width = WidthTransform(cfg)
         self.depth = DepthTransform(cfg)
         lg = cfg.learngene
@@ -76,8 +76,38 @@ class AuxNet(nn.Module):
     def __setattr__(self, name: str, value: object) -> None:
         if name == "_skeleton":
             object.__setattr__(self, name, value)  # keep it out of nn.Module's registries
+        elif name == "learngene":
+            self._check_learngene(value)
+            super().__setattr__(name, value)
+            value.pos_embed.requires_grad_(False)  # unused: the Aux-Net has its own pos_embed
         else:
             super().__setattr__(name, value)
+
+    def _check_learngene(self, learngene: object) -> None:
+        """The checks of the constructor's learngene and of one assigned later (``aux.learngene =
+        other``): assigned unchecked, a learngene of 4 heads of 8 (the shapes of 2 heads of 16) ran
+        as 2 heads of 16 without a word, and a timm ViT failed with a bare TypeError."""
+        constructing = "pos_embed" not in self._parameters  # the constructor assigns it before the other parts
+        if not isinstance(learngene, Learngene):
+            raise TypeError(f"AuxNet's learngene must be a lets_core.Learngene{' or None' if constructing else ''}, "
+                            f"got {type(learngene).__name__} (start one from a timm ViT with "
+                            f"lets_core.Learngene.from_timm(cfg.learngene, model))")
+        if learngene.cfg != self.cfg.learngene:
+            raise ValueError(
+                f"learngene configuration {learngene.cfg} differs from the Aux-Net's {self.cfg.learngene}"
+            )
+        if not constructing:  # the constructor checks the dtypes once it has built the other parts
+            dtype = self.pos_embed.dtype
+            check_one_dtype({"learngene": learngene.parameters(),
+                             "width (F), depth (G), pos_embed": [*self.width.parameters(), *self.depth.parameters(),
+                                                                 self.pos_embed]},
+                            f"assign a learngene of the Aux-Net's dtype ({dtype}): learngene.to({dtype})")
+
+    def __getstate__(self) -> dict:
+        # A copy or pickle (deepcopy, torch.save) taken inside shared_generation() is an ordinary
+        # Aux-Net outside any block: with the block's state its forwards silently reused the
+        # original's generated weights, detached, so training the copy changed nothing.
+        return dict(super().__getstate__(), _shared_state=None, _shared_versions={})
 
     def train(self, mode: bool = True) -> "AuxNet":
         super().train(mode)
@@ -193,6 +223,7 @@ class AuxNet(nn.Module):
         generated on entry. So an ``optimizer.step()`` over the Aux-Net's parameters inside the
         block, or any in-place change of a parameter there (``load_state_dict``, ``copy_``, ...)
         followed by a forward or by the exit, raises RuntimeError instead of being silently lost.
+        A copy or pickle of the Aux-Net taken inside the block is an ordinary Aux-Net outside it.
 
         Example:
             >>> import torch, lets_core

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch.nn.utils import parametrize
 
 from .artifacts import (digest_record, interrupted_save_hint, read_json_object, save_folder_atomically,
                         verify_fields, verify_files, write_json)
@@ -44,11 +45,13 @@ def save_bundle(aux: AuxNet, directory: str | Path, *, training: dict[str, Any] 
     too, and the Des-Nets emitted after loading inherit it.
 
     Raises :class:`BundleError` when ``directory`` is an existing file, a folder holding other
-    files, or in a folder that cannot be written.
+    files, or in a folder that cannot be written; ValueError, before writing anything, when the
+    Aux-Net's tensors are not those of its configuration (e.g. a parametrized F), which no load would take.
     """
     # Unwrapped: a torch.compile'd Aux-Net's keys carry "_orig_mod.", which no load would match.
     aux = as_aux_net(aux, "save_bundle")
     state = {k: v.detach().cpu().contiguous() for k, v in aux.state_dict().items()}
+    _check_savable(aux, state)
     check_finite(state, "save_bundle: the Aux-Net")
     meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": aux.cfg.to_dict()}
     if training is not None:
@@ -132,15 +135,31 @@ def _input_norm(meta: dict[str, Any], cfg_path: Path) -> InputNorm | None:
     return InputNorm.from_dict(meta["input_norm"], repr(str(cfg_path)), BundleError)
 
 
-def _check_shapes(cfg: LetsConfig, state: dict[str, torch.Tensor]) -> None:
+def _check_savable(aux: AuxNet, state: dict[str, torch.Tensor]) -> None:
+    """Refuse to write a bundle that load_bundle would refuse: a torch parametrization
+    (torch.nn.utils.parametrize) stores ``<name>.parametrizations.<tensor>.original``, the raw value
+    and not the one the network computes, and the bundle was written, signed, and unloadable."""
+    parametrized = [f"{prefix}.{name}" if prefix else name for prefix, module in aux.named_modules()
+                    if parametrize.is_parametrized(module) for name in module.parametrizations]
+    if parametrized:
+        raise ValueError(f"save_bundle: the Aux-Net's {', '.join(parametrized)} "
+                         f"{'is' if len(parametrized) == 1 else 'are'} parametrized (torch.nn.utils.parametrize); a "
+                         f"bundle holds the plain tensors of its configuration. Remove the parametrization first: "
+                         f"torch.nn.utils.parametrize.remove_parametrizations(module, name) keeps the values the "
+                         f"network computes")
+    _check_shapes(aux.cfg, state, "save_bundle: the Aux-Net's", ValueError)
+
+
+def _check_shapes(cfg: LetsConfig, state: dict[str, torch.Tensor], what: str = "bundle",
+                  error: type[ValueError] = BundleError) -> None:
     # A meta-device skeleton: the shapes the configuration needs, without allocating its weights.
     with torch.device("meta"):
         expected = AuxNet(cfg).state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise BundleError(f"bundle tensors do not match its configuration: missing {missing[:5]}, "
-                          f"unexpected {unexpected[:5]}")
+        raise error(f"{what} tensors do not match its configuration: missing {missing[:5]}, "
+                    f"unexpected {unexpected[:5]}")
     for key, value in expected.items():
         if value.shape != state[key].shape:
-            raise BundleError(f"bundle tensor {key!r} has shape {tuple(state[key].shape)} but the "
-                              f"configuration needs {tuple(value.shape)}")
+            raise error(f"{what} tensor {key!r} has shape {tuple(state[key].shape)} but the "
+                        f"configuration needs {tuple(value.shape)}")

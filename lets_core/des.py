@@ -64,7 +64,9 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
     new = check_width(cfg, heads)
     plan = resolve_plan(cfg, depth, plan)
     d = cfg.learngene.embed_dim
-    with torch.no_grad(), full_precision(aux):
+    # inference_mode(False): emitted under a caller's inference_mode, the weights were inference
+    # tensors, and the Des-Net failed at its first fine-tuning step.
+    with torch.inference_mode(False), torch.no_grad(), full_precision(aux):
         sel = select_width(cfg, aux.width, new, strategy)
         pos_cols = torch.cat([torch.arange(d, device=sel.residual.device), d + sel.residual])
         state = generate_state(cfg, aux.learngene, selected_factors(cfg, aux.width, sel), aux.depth,

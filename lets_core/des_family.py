@@ -48,7 +48,8 @@ def emit_des_many(aux: AuxNet, sizes: Iterable[tuple[int, int]], strategy: str =
     # The depth is checked against an explicit plan, as emit_des(heads, depth, plan=...) does.
     requests = [(check_width(cfg, h), resolve_plan(cfg, l, p)) for (h, l), p in zip(sizes, plans)]
     models = []
-    with torch.no_grad(), full_precision(aux):
+    # inference_mode(False): ordinary tensors even under a caller's inference_mode (see emit_des).
+    with torch.inference_mode(False), torch.no_grad(), full_precision(aux):
         full = aux.generate()
         selections: dict[int, WidthSelection] = {}
         for new, plan in requests:

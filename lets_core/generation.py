@@ -45,11 +45,15 @@ class WidthFactors:
     f_cls: Tensor
 
 
-def refuse_forward_ad() -> None:
-    """The generation's ops have reverse-mode derivatives only; under forward-mode AD their
-    tangents came out zero without an error (a jvp of the generated weights with respect to F was
-    0 where finite differences give 0.42). Refused instead, for torch.autograd.forward_ad and for
-    torch.func's jvp and jacfwd at any depth of the transform stack."""
+def refuse_unsupported_ad(inputs: Iterable[Tensor]) -> None:
+    """The generation's ops have reverse-mode derivatives for torch.autograd only. Under forward-mode
+    AD their tangents came out zero without an error (a jvp of the generated weights with respect to
+    F was 0 where finite differences give 0.42): refused for torch.autograd.forward_ad and for
+    torch.func's jvp and jacfwd at any depth of the transform stack. torch.func's grad, vjp and
+    jacrev (also under vmap) failed inside an op with torch's internal "autograd.Function ... must
+    override the setup_context" message when they differentiate the generation: refused when one of
+    its ``inputs`` is tracked by them. A forward-only vmap, or a torch.func.grad that runs the
+    Aux-Net without differentiating its parameters (a frozen teacher, under no_grad), works."""
     if torch.compiler.is_compiling():  # dynamo cannot trace the interpreter stack; compiled graphs run no jvp
         return
     functorch = torch._C._functorch
@@ -59,6 +63,22 @@ def refuse_forward_ad() -> None:
             "forward-mode AD (torch.func.jvp, torch.func.jacfwd, torch.autograd.forward_ad) is not supported "
             "through lets_core's weight generation: its ops define reverse-mode derivatives for torch.autograd "
             "only; use backward() or torch.autograd.grad")
+    if torch.is_grad_enabled() and any(_tracked_by_func_grad(t) for t in inputs):
+        raise NotImplementedError(
+            "torch.func's gradient transforms (grad, grad_and_value, vjp, jacrev, also under vmap) are not "
+            "supported through lets_core's weight generation: its ops define their derivatives for torch.autograd "
+            "only; use loss.backward() or torch.autograd.grad; or emit a Des-Net, a plain timm ViT, which torch.func "
+            "supports")
+
+
+def _tracked_by_func_grad(t: Tensor) -> bool:
+    """Whether torch.func's grad, vjp or jacrev differentiates ``t``, under any vmap wrapping."""
+    functorch = torch._C._functorch
+    while functorch.is_functorch_wrapped_tensor(t):
+        if functorch.is_gradtrackingtensor(t):
+            return True
+        t = functorch.get_unwrapped(t)
+    return False
 
 
 def check_one_dtype(parts: dict[str, Iterable[Tensor]], fix: str) -> None:
@@ -81,9 +101,10 @@ def generate_state(cfg: LetsConfig, lg: Learngene, fac: WidthFactors, depth: Dep
 
     ``pos_embed`` is the (1, N, width) position embedding already restricted to the kept columns.
     """
-    refuse_forward_ad()
-    check_one_dtype({"learngene": lg.parameters(), "width (F)": vars(fac).values(), "depth (G)": depth.parameters(),
-                     "pos_embed": [pos_embed]}, "convert the whole Aux-Net with aux.to(dtype), not one of its parts")
+    inputs = {"learngene": list(lg.parameters()), "width (F)": list(vars(fac).values()),
+              "depth (G)": list(depth.parameters()), "pos_embed": [pos_embed]}
+    refuse_unsupported_ad([t for part in inputs.values() for t in part])
+    check_one_dtype(inputs, "convert the whole Aux-Net with aux.to(dtype), not one of its parts")
     blocks = lg.blocks
     f_e_out = fac.f_e[None, None]  # shared by all blocks, one chunk
     # The F that widens each neuron set of the block layout, on the output side (rows: one chunk,

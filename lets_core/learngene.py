@@ -19,7 +19,7 @@ from .config import LearngeneConfig, require_config
 from .block_layout import BLOCK_MODULES, block_shapes
 from .errors import BundleError
 from .state_files import read_state_dict, unwrapped
-from .vit import build_vit
+from .vit import build_vit, vit_kwargs
 
 # Stacked parameter name -> timm key suffix inside ``blocks.{j}.`` ("norm1_w" -> "norm1.weight", ...).
 BLOCK_KEYS: dict[str, str] = {
@@ -40,7 +40,9 @@ class Learngene(nn.Module):
     """Learngene parameters: ``blocks[name]`` is (depth, ...) for each kind in :data:`BLOCK_KEYS`,
     plus the stem and head tensors of :data:`STEM_KEYS` as attributes.
 
-    A new learngene gets timm's ordinary random ViT initialization (the paper's choice).
+    A new learngene gets timm's ordinary random ViT initialization (the paper's choice), in torch's
+    default dtype; one from a state keeps the state's dtype (converting float64 or bfloat16 weights
+    to float32 made another network).
     """
 
     def __init__(self, cfg: LearngeneConfig, state: Mapping[str, Tensor] | None = None) -> None:
@@ -51,9 +53,9 @@ class Learngene(nn.Module):
         expected = timm_shapes(cfg)
         _check_state(state, expected)
         for name, key in STEM_KEYS.items():
-            setattr(self, name, nn.Parameter(state[key].detach().clone().float()))
+            setattr(self, name, nn.Parameter(state[key].detach().clone()))
         self.blocks = nn.ParameterDict({
-            name: nn.Parameter(torch.stack([state[f"blocks.{j}.{key}"].detach().float()
+            name: nn.Parameter(torch.stack([state[f"blocks.{j}.{key}"].detach()
                                             for j in range(cfg.depth)]))
             for name, key in BLOCK_KEYS.items()
         })
@@ -99,9 +101,19 @@ class Learngene(nn.Module):
         return state
 
     def to_timm(self) -> nn.Module:
-        """A standalone timm ViT with the learngene's weights (the learngene as a network of its own)."""
-        model = build_vit(self.cfg, self.cfg.embed_dim, self.cfg.depth)
-        model.load_state_dict(self.timm_state_dict(), strict=True)
+        """A standalone timm ViT with copies of the learngene's weights, in their dtype and on their
+        device (the learngene as a network of its own).
+
+        Inside an Aux-Net the learngene's own pos_embed is never used nor trained (the Aux-Net owns
+        its pos_embed), so after stage 1 this ViT keeps its initial one: use the smallest Des-Net
+        (``emit_des(aux, cfg.learngene.num_heads, depth)``), which takes the Aux-Net's first d
+        pos_embed columns, or copy ``aux.pos_embed[..., :d]`` into this ViT's.
+        """
+        # Built on meta, without timm's unused init, and given the copies (assign): loading into a
+        # new ViT converted them to its float32 parameters on the default device.
+        model = VisionTransformer(**vit_kwargs(self.cfg, self.cfg.embed_dim, self.cfg.depth), weight_init="skip",
+                                  device="meta")
+        model.load_state_dict({k: v.clone() for k, v in self.timm_state_dict().items()}, strict=True, assign=True)
         return model
 
 
@@ -185,3 +197,17 @@ def _check_state(state: Mapping[str, Tensor], expected: dict[str, tuple[int, ...
                 f"learngene checkpoint key {key!r} has shape {tuple(state[key].shape)}, but the "
                 f"learngene configuration needs {shape}"
             )
+    # The learngene keeps the state's dtype, and the generation's ops take one dtype for all of it.
+    dtypes: dict[torch.dtype, list[str]] = {}
+    for key in expected:
+        dtypes.setdefault(state[key].dtype, []).append(key)
+    for dtype, keys in dtypes.items():
+        if not dtype.is_floating_point:
+            raise BundleError(f"learngene checkpoint key {keys[0]!r} is {dtype}; a learngene's tensors are "
+                              f"floating point (float32, float64, bfloat16 or float16)")
+    if len(dtypes) > 1:
+        listed = "; ".join(f"{dtype}: {keys[0]!r}{f' and {len(keys) - 1} more' if len(keys) > 1 else ''}"
+                           for dtype, keys in dtypes.items())
+        raise BundleError(f"learngene checkpoint mixes dtypes ({listed}); a learngene keeps its checkpoint's "
+                          f"dtype, one for all its tensors: convert the model or state to one dtype first (e.g. "
+                          f"model.float())")

@@ -200,3 +200,61 @@ def test_block_hooks_work_on_des_nets_not_on_the_aux_net():
     aux.register_forward_hook(lambda module, args, out: fired.append(out.shape))
     aux(x)
     assert fired == [(2, 10)]
+
+
+@pytest.mark.parametrize("loaded", [False, True])
+def test_a_copy_taken_inside_shared_generation_is_an_ordinary_aux_net(loaded, tmp_path):
+    """A deepcopy or pickle taken inside the block kept its generated state: the copy's forwards
+    reused the original's weights, detached, so training it silently changed nothing (a loaded
+    bundle, whose parameters' versions are 0), or each forward raised "changed inside
+    aux.shared_generation()" (a built one), though the copy was in no block."""
+    import pickle
+    torch.manual_seed(0)
+    aux = lets_core.AuxNet(lets_core.presets.tiny()).eval()
+    if loaded:
+        aux = lets_core.load_bundle(lets_core.save_bundle(aux, tmp_path / "bundle")).eval()
+    x, y = torch.randn(2, 1, 28, 28), torch.tensor([1, 2])
+    with aux.shared_generation():
+        torch.nn.functional.cross_entropy(aux(x), y).backward()
+        copies = [copy.deepcopy(aux), pickle.loads(pickle.dumps(aux))]
+        assert aux._shared_state is not None  # the original is still in its block
+    with torch.no_grad():
+        expected = aux(x)
+    for c in copies:
+        torch.testing.assert_close(c(x), expected, rtol=0, atol=0)
+        before = {n: p.detach().clone() for n, p in c.named_parameters()}
+        opt = torch.optim.SGD(c.parameters(), lr=0.1)
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(c(x), y).backward()
+        opt.step()
+        trainable = [n for n, p in c.named_parameters() if p.requires_grad]
+        assert trainable and all(c.get_parameter(n).grad is not None for n in trainable)
+        assert [n for n in trainable if torch.equal(before[n], c.get_parameter(n))] == []
+        with c.shared_generation():  # it is in no block, so it may open its own
+            c(x)
+
+
+def test_assigning_a_learngene_goes_through_the_constructors_checks():
+    """``aux.learngene = other`` skipped the constructor's checks: 4 heads of 8 (the shapes of 2 heads
+    of 16) ran as 2 heads of 16 without a word, its pos_embed stayed trainable, and a timm ViT
+    failed with a bare TypeError."""
+    from lets_core.vit import build_vit
+    cfg = lets_core.presets.tiny()
+    aux = lets_core.AuxNet(cfg)
+    original = aux.learngene
+    other_heads = lets_core.Learngene(dataclasses.replace(cfg.learngene, head_dim=8))
+    with pytest.raises(ValueError, match=r"learngene configuration .*head_dim=8.* differs from the Aux-Net's "
+                                         r".*head_dim=16"):
+        aux.learngene = other_heads
+    vit = build_vit(cfg.learngene, cfg.learngene.embed_dim, cfg.learngene.depth)
+    with pytest.raises(TypeError, match=r"learngene must be a lets_core.Learngene, got VisionTransformer .*"
+                                        r"Learngene.from_timm"):
+        aux.learngene = vit
+    with pytest.raises(ValueError, match=r"mixed dtypes \(learngene: torch.float64; .*learngene.to\(torch.float32\)"):
+        aux.learngene = lets_core.Learngene(cfg.learngene).double()
+    assert aux.learngene is original
+    swapped = lets_core.Learngene(cfg.learngene)
+    aux.learngene = swapped
+    assert aux.learngene is swapped and not swapped.pos_embed.requires_grad
+    assert aux.trainable_parameter_count() == lets_core.AuxNet(cfg).trainable_parameter_count()
+    assert aux(torch.randn(2, 1, 28, 28)).shape == (2, 10)

@@ -131,3 +131,28 @@ def test_storage_report_and_save_bundle_name_wrong_objects(tmp_path):
     with pytest.raises(TypeError, match="save_bundle needs an AuxNet, got ModelEmaV3; .*pass its .module"):
         lets_core.save_bundle(ModelEmaV3(aux), tmp_path / "b")
     assert lets_core.storage_report(torch.nn.DataParallel(aux), [(3, 6)]).bundle_params == aux.stored_parameter_count()
+
+
+def test_save_refuses_what_load_would_refuse_before_writing(tmp_path):
+    """A parametrized F (torch.nn.utils.parametrize) was saved as 'width.parametrizations.f_e.original',
+    the raw value and not the F the network used, into a signed bundle that load_bundle refused."""
+    import torch.nn.utils.parametrize as parametrize
+
+    class Double(torch.nn.Module):
+        def forward(self, value):
+            return 2 * value
+
+    aux = lets_core.AuxNet(lets_core.presets.tiny())
+    parametrize.register_parametrization(aux.width, "f_e", Double())
+    with pytest.raises(ValueError, match=r"save_bundle: the Aux-Net's width.f_e is parametrized .*"
+                                         r"remove_parametrizations\(module, name\)"):
+        lets_core.save_bundle(aux, tmp_path / "bundle")
+    parametrize.remove_parametrizations(aux.width, "f_e")  # keeps the doubled F, as a plain parameter
+    aux.width.register_buffer("extra", torch.zeros(1))  # any other tensor a load would not take
+    with pytest.raises(ValueError, match=r"save_bundle: the Aux-Net's tensors do not match its configuration: "
+                                         r"missing \[\], unexpected \['width.extra'\]"):
+        lets_core.save_bundle(aux, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+    del aux.width.extra
+    loaded = lets_core.load_bundle(lets_core.save_bundle(aux, tmp_path / "bundle"))
+    assert torch.equal(loaded.width.f_e, aux.width.f_e)

@@ -129,3 +129,17 @@ def test_wrong_objects_are_named_and_wrappers_unwrapped(aux):
     for wrapped in (torch.nn.DataParallel(aux), ModelEmaV3(aux).module):
         got = lets_core.emit_des(wrapped, 3, 6).state_dict()
         assert all(torch.equal(got[k], expected[k]) for k in expected)
+
+
+def test_a_des_net_emitted_under_inference_mode_fine_tunes(aux):
+    """Emitted inside torch.inference_mode() its weights were inference tensors, and its first
+    training step failed with "Inference tensors cannot be saved for backward"."""
+    with torch.inference_mode():
+        des = lets_core.emit_des(aux, 3, 6, "top-l2")
+    expected = lets_core.emit_des(aux, 3, 6, "top-l2").state_dict()
+    assert not any(p.is_inference() for p in des.parameters())
+    assert all(torch.equal(des.state_dict()[k], expected[k]) for k in expected)
+    opt = torch.optim.SGD(des.parameters(), lr=0.1)
+    torch.nn.functional.cross_entropy(des.train()(torch.randn(2, 1, 28, 28)), torch.tensor([1, 2])).backward()
+    opt.step()
+    assert not torch.equal(des.head.weight, expected["head.weight"])

@@ -75,3 +75,16 @@ def test_wrappers_wrong_objects_and_unordered_requests():
         emit_des_many(aux, {(2, 4), (3, 6)})
     with pytest.raises(lets_core.DesSizeError, match=r"plans must be an ordered sequence.*; got set"):
         emit_des_many(aux, [(3, 2), (3, 2)], plans={(0, 1), (1, 0)})
+
+
+def test_des_nets_emitted_under_inference_mode_fine_tune():
+    """As for emit_des: their weights were inference tensors, which fail at the first training step."""
+    torch.manual_seed(0)
+    aux = lets_core.AuxNet(lets_core.presets.tiny()).eval()
+    with torch.inference_mode():
+        models = emit_des_many(aux, [(3, 6), (2, 2)])
+    for model, expected in zip(models, emit_des_many(aux, [(3, 6), (2, 2)])):
+        assert not any(p.is_inference() for p in model.parameters())
+        _assert_same_model(model, expected)
+        model.train()(torch.randn(2, 1, 28, 28)).sum().backward()
+        assert all(p.grad is not None for p in model.parameters())

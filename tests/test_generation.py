@@ -79,6 +79,54 @@ def test_forward_mode_ad_is_refused_not_zero(transform):
     assert torch.autograd.grad(qkv(f).sum(), f)[0].abs().sum() > 0  # reverse mode works
 
 
+@pytest.mark.parametrize("transform", ["grad", "vmap_grad", "vjp", "jacrev"])
+def test_torch_func_reverse_mode_is_refused_by_name(transform):
+    """torch.func.grad, vmap(grad) (per-sample gradients), vjp and jacrev failed inside an op with
+    torch's "autograd.Function ... must override the setup_context staticmethod", naming no fix."""
+    generate = _Generate(lets_core.AuxNet(lets_core.presets.tiny()))
+    f_e = generate.aux.width.f_e.detach()
+
+    def qkv(f):
+        return torch.func.functional_call(generate, {"aux.width.f_e": f}, (), strict=False)
+
+    with pytest.raises(NotImplementedError, match=r"torch.func's gradient transforms .* not supported .*use "
+                                                  r"loss.backward\(\) or torch.autograd.grad; or emit a Des-Net"):
+        if transform == "grad":
+            torch.func.grad(lambda f: qkv(f).sum())(f_e)
+        elif transform == "vmap_grad":
+            torch.func.vmap(torch.func.grad(lambda f: qkv(f).sum()))(torch.stack([f_e, f_e]))
+        elif transform == "vjp":
+            torch.func.vjp(qkv, f_e)
+        else:
+            torch.func.jacrev(qkv)(f_e)
+
+
+# torch has no batching rule for CPU flash attention and says so; the result is what is checked.
+@pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning")
+def test_torch_func_that_does_not_differentiate_the_generation_still_works():
+    """The reverse-mode refusal leaves alone what worked: a forward-only torch.vmap ensemble of
+    Aux-Nets over stacked parameters, and a torch.func.grad that runs an Aux-Net without
+    differentiating its parameters (a teacher under no_grad, a gradient with respect to the input)."""
+    from torch.func import functional_call, stack_module_state
+    torch.manual_seed(0)
+    nets = [lets_core.AuxNet(lets_core.presets.tiny()).eval() for _ in range(2)]
+    params, buffers = stack_module_state(nets)
+    x = torch.randn(2, 1, 28, 28)
+    out = torch.vmap(lambda p, b: functional_call(nets[0], (p, b), (x,)))(params, buffers)
+    for i, net in enumerate(nets):
+        torch.testing.assert_close(out[i], net(x), rtol=1e-5, atol=1e-5)
+
+    def distill(w):
+        with torch.no_grad():
+            teacher = nets[0](x)
+        return (w * teacher).sum()
+
+    torch.testing.assert_close(torch.func.grad(distill)(torch.ones(2, 10)), nets[0](x).detach())
+    aux = nets[1]
+    by_input = torch.func.grad(lambda inputs: aux(inputs).sum())(x)
+    torch.testing.assert_close(by_input, torch.autograd.grad(aux(x.requires_grad_()).sum(), x)[0])
+
+
 class _Generate(torch.nn.Module):
     """The Aux-Net's generated block-0 qkv weight as a module's output (functional_call swaps F)."""
 

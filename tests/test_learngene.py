@@ -116,3 +116,54 @@ def test_learngene_needs_a_learngene_config():
         lets_core.Learngene(cfg)
     with pytest.raises(TypeError, match="Learngene needs a LearngeneConfig, got LetsConfig"):
         lets_core.Learngene.from_timm(cfg, build_vit(cfg.learngene, cfg.learngene.embed_dim, cfg.learngene.depth))
+
+
+def test_aux_net_builds_in_a_float64_default_dtype():
+    """Learngene.__init__ hard-coded float32 while F, G and pos_embed followed torch's default dtype:
+    AuxNet(cfg) under a float64 default failed with "mixed dtypes ... pass a learngene"."""
+    cfg = lets_core.presets.tiny()
+    torch.set_default_dtype(torch.float64)
+    try:
+        aux = lets_core.AuxNet(cfg)
+        assert {p.dtype for p in aux.parameters()} == {torch.float64}
+        assert aux(torch.randn(2, 1, 28, 28)).dtype == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert {p.dtype for p in lets_core.AuxNet(cfg).parameters()} == {torch.float32}
+
+
+def test_learngene_keeps_its_sources_dtype_and_to_timm_keeps_the_learngenes(lg_cfg, tmp_path):
+    """from_timm and from_checkpoint converted float64 and bfloat16 weights to float32, and to_timm()
+    returned a float32 ViT on the default device whatever the learngene's dtype and device."""
+    torch.manual_seed(0)
+    vit = build_vit(lg_cfg, lg_cfg.embed_dim, lg_cfg.depth).double().eval()
+    with torch.no_grad():
+        for p in vit.parameters():
+            p.add_(1e-9 * torch.randn_like(p))  # below float32's resolution
+    lg = lets_core.Learngene.from_timm(lg_cfg, vit)
+    assert {p.dtype for p in lg.parameters()} == {torch.float64}
+    back = lg.to_timm().eval()
+    for key, value in vit.state_dict().items():
+        assert back.state_dict()[key].dtype == torch.float64 and torch.equal(back.state_dict()[key], value), key
+    x = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    torch.testing.assert_close(back(x), vit(x), rtol=0, atol=0)
+    assert back.pos_embed.data_ptr() != lg.pos_embed.data_ptr()  # copies, not the learngene's tensors
+    path = tmp_path / "vit.safetensors"
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in vit.state_dict().items()}, str(path))
+    assert {p.dtype for p in lets_core.Learngene.from_checkpoint(lg_cfg, path).parameters()} == {torch.bfloat16}
+    with torch.device("meta"):
+        on_meta = lets_core.Learngene(lg_cfg)
+    assert {p.device.type for p in on_meta.to_timm().parameters()} == {"meta"}
+
+
+def test_a_state_of_mixed_or_integer_dtypes_is_refused(lg_cfg):
+    state = build_vit(lg_cfg, lg_cfg.embed_dim, lg_cfg.depth).state_dict()
+    mixed = dict(state, **{"head.bias": state["head.bias"].double()})
+    with pytest.raises(lets_core.BundleError, match=r"mixes dtypes \(torch.float32: 'patch_embed.proj.weight' and "
+                                                    r"\d+ more; torch.float64: 'head.bias'\).*convert the model or "
+                                                    r"state to one dtype"):
+        lets_core.Learngene.from_timm(lg_cfg, mixed)
+    integer = dict(state, **{"head.bias": state["head.bias"].long()})
+    with pytest.raises(lets_core.BundleError, match="key 'head.bias' is torch.int64; a learngene's tensors are "
+                                                    "floating point"):
+        lets_core.Learngene(lg_cfg, integer)
