@@ -4,10 +4,12 @@ dataset, and clear errors for bad inputs."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from train_helpers import fake_fashion_mnist
 
+import lets_core
 from lets_core import cli
 from lets_core.cli.commands import COMMANDS
 
@@ -141,5 +143,9 @@ def test_only_the_entry_point_reexecutes_for_passive_openmp(monkeypatch):
     monkeypatch.setattr(command, "run_compare", lambda cfg, env: None)
     assert cli.main(["compare", "--no-progress"]) == 0  # from Python: runs here
     monkeypatch.setattr(program.sys, "argv", ["lets", "compare", "--no-progress"])
-    with pytest.raises(Reexecuted, match="lets_core.cli"):
+    with pytest.raises(Reexecuted, match="lets_core.cli") as reexecuted:
         cli.main()  # the entry point: re-executes once with the policy set
+    # ... running this very package first on the path, not whatever the current folder holds.
+    argv = reexecuted.value.args[0]
+    home = str(Path(lets_core.__file__).resolve().parent.parent)
+    assert argv[1] == "-c" and f"sys.path.insert(0, {home!r})" in argv[2] and argv[3:] == ["compare", "--no-progress"]

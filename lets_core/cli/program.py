@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .. import cpu_memory
 from .commands import COMMANDS
@@ -102,5 +103,10 @@ def _passive_openmp(argv: list[str]) -> None:
     if _OMP_ENV in os.environ:
         return
     env = dict(os.environ, **{_OMP_ENV: "PASSIVE"})
+    # The new process must run the package this one runs. `python -m lets_core.cli` put the current
+    # folder first on the path, so `lets demo` started inside a checkout re-ran the checkout's code
+    # (and its missing or stale compiled library) instead of the installed package.
+    home = str(Path(__file__).resolve().parents[2])
+    code = f"import sys; sys.path.insert(0, {home!r}); from lets_core.cli.program import main; sys.exit(main())"
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "lets_core.cli", *argv], env)
+    os.execve(sys.executable, [sys.executable, "-c", code, *argv], env)
