@@ -137,11 +137,20 @@ def _with_digest(build_ext):
     interpreter (SIGBUS inside the loader) instead of falling back to the reference kernels.
     """
     import hashlib
+    import importlib.util
     import json
+
+    # The op schemas the kernels were compiled for: a library loaded under other schemas aborts the
+    # interpreter, so lets_core compares them before loading (lets_core/ops/_schema_fingerprint.py).
+    spec = importlib.util.spec_from_file_location("schema_fingerprint", ROOT / "lets_core" / "ops" / "_schema_fingerprint.py")
+    schemas = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(schemas)
+    op_schemas = schemas.fingerprint(schemas.schemas_in_sources(ROOT / "lets_core" / "ops"))
 
     def write_digest(library: Path) -> None:
         digest = hashlib.sha256(library.read_bytes()).hexdigest()
-        record = {"file": library.name, "size": library.stat().st_size, "sha256": digest}
+        record = {"file": library.name, "size": library.stat().st_size, "sha256": digest,
+                  "op_schemas_sha256": op_schemas}
         (library.parent / "_C.digest.json").write_text(json.dumps(record, indent=2))
 
     class BuildExtWithDigest(build_ext):

@@ -29,7 +29,7 @@ import torch
 
 DISABLE_ENV = "LETS_CORE_DISABLE_EXTENSION"
 REQUIRE_ENV = "LETS_CORE_REQUIRE_EXTENSION"
-# Written by setup.py beside the built library: its size and SHA-256.
+# Written by setup.py beside the built library: its size, SHA-256 and the op schemas it was built for.
 DIGEST_FILE = "_C.digest.json"
 REBUILD = "pip install --no-build-isolation ."
 
@@ -129,6 +129,15 @@ def _library_damage() -> str | None:
         size, digest = int(record["size"]), str(record["sha256"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"lets_core._C's build record {str(record_path)!r} is unreadable ({exc}); rebuild: {REBUILD}"
+    from .ops import _registry  # the op files are imported by now (lets_core.ops loads this module last)
+    from .ops._schema_fingerprint import fingerprint
+
+    built_for = record.get("op_schemas_sha256")  # absent in records written before it existed
+    if built_for is not None and built_for != fingerprint(_registry.SCHEMAS):
+        # Loading it would abort the interpreter (torch refuses a kernel whose signature differs
+        # from the defined schema while the library loads, where nothing can catch it).
+        return (f"lets_core._C at {str(library)!r} was built for other op schemas than this package defines "
+                f"(its sources changed since the build); rebuild: {REBUILD}")
     actual = library.stat().st_size
     if actual != size:
         return (f"lets_core._C at {str(library)!r} is damaged: {actual} bytes where the build wrote {size}; "

@@ -154,3 +154,43 @@ def test_compiled_and_fallback_generate_the_same_auxnet(device, autocast, rtol, 
     assert len(results[0]) == len(results[1]) > 1
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+
+
+def test_the_build_reads_the_schemas_the_package_defines():
+    # setup.py records the fingerprint of the schemas it reads from the op files' source text;
+    # lets_core compares it with the schemas it defined. Both readings must agree.
+    from pathlib import Path
+
+    from lets_core.ops import _registry
+    from lets_core.ops._schema_fingerprint import fingerprint, schemas_in_sources
+
+    assert sorted(schemas_in_sources(Path(_registry.__file__).parent)) == sorted(_registry.SCHEMAS)
+    assert len(_registry.SCHEMAS) == len(_registry.OPS)
+    assert fingerprint(list(reversed(_registry.SCHEMAS))) == fingerprint(_registry.SCHEMAS)
+
+
+@pytest.mark.skipif(not _extension.STATE.loaded, reason="needs the compiled library (this run uses the fallback)")
+def test_a_library_built_for_other_op_schemas_is_not_loaded(tmp_path):
+    """An op's schema changed and the library not rebuilt: loading it aborted the interpreter inside
+    `import lets_core` (torch refuses the kernel while the library loads). It now falls back."""
+    import shutil
+    from pathlib import Path
+
+    package = tmp_path / "lets_core"
+    shutil.copytree(Path(lets_core.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    op_file = package / "ops" / "group_mix.py"
+    source = op_file.read_text()
+    changed = source.replace('"group_mix(Tensor stack, Tensor coeff) -> Tensor"',
+                             '"group_mix(Tensor stack, Tensor coeff, float scale=1.0) -> Tensor"')
+    for name in ("group_mix_reference", "check_group_mix", "_group_mix_fake"):
+        changed = changed.replace(f"def {name}(stack: Tensor, coeff: Tensor)",
+                                  f"def {name}(stack: Tensor, coeff: Tensor, scale: float = 1.0)")
+    assert changed.count("scale") == 4  # the schema and the three functions
+    op_file.write_text(changed)
+    code = ("import torch, lets_core; a = lets_core.AuxNet(lets_core.presets.tiny()); "
+            "print(a(torch.randn(1, 1, 28, 28)).shape); print(lets_core.extension_info()['extension_status'])")
+    proc = run_python(code, PYTHONPATH=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr  # was -6 (SIGABRT)
+    assert "torch.Size([1, 10])" in proc.stdout and "built for other op schemas" in proc.stdout
+    required = run_python("import lets_core", PYTHONPATH=str(tmp_path), LETS_CORE_REQUIRE_EXTENSION="1")
+    assert required.returncode == 1 and "built for other op schemas" in required.stderr

@@ -16,6 +16,8 @@ import torch
 NAMESPACE = "lets_core"
 # The ops defined so far, in definition order (every op once the package is imported).
 OPS: list[str] = []
+# Their schemas, as defined (the compiled library must have been built for these: _schema_fingerprint.py).
+SCHEMAS: list[str] = []
 
 LIBRARY = torch.library.Library(NAMESPACE, "DEF")
 
@@ -92,5 +94,6 @@ def define(schema: str, check: Callable[..., None], reference: Callable, *, auto
     checked.__name__ = f"{name}_checked_reference"
     LIBRARY.impl(name, checked, "CompositeExplicitAutograd")
     OPS.append(name)
+    SCHEMAS.append(schema)
     if autocast:
         AUTOCAST_OPS.add(name)
