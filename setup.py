@@ -24,8 +24,18 @@ ROOT = Path(__file__).resolve().parent
 METADATA_ONLY = {"egg_info", "dist_info", "sdist", "--name", "--version", "check"}
 
 
-def _flag(name: str, default: str = "") -> bool:
-    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+def _flag(name: str, default: bool = False) -> bool:
+    # Strict, as lets_core's run-time flags are: any value but these (a typo, "2") used to mean
+    # "off", and LETS_CORE_BUILD_EXT=bogus installed the package without its compiled library.
+    value = os.environ.get(name, "").strip().lower()
+    if value == "":
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"lets_core: {name}={os.environ[name]!r} is not understood; allowed: 1/true/yes/on or "
+                     f"0/false/no/off (empty: the default, {'on' if default else 'off'})")
 
 
 def _is_real_toolkit(home: Path) -> bool:
@@ -75,8 +85,8 @@ def _sources(with_cuda: bool) -> list[str]:
 
 
 def _extensions():
-    if not _flag("LETS_CORE_BUILD_EXT", "1"):
-        print("lets_core: LETS_CORE_BUILD_EXT=0, building no compiled extension")
+    if not _flag("LETS_CORE_BUILD_EXT", default=True):
+        print(f"lets_core: LETS_CORE_BUILD_EXT={os.environ['LETS_CORE_BUILD_EXT']!r}, building no compiled extension")
         return [], {}
     try:
         import torch

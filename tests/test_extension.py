@@ -194,3 +194,16 @@ def test_a_library_built_for_other_op_schemas_is_not_loaded(tmp_path):
     assert "torch.Size([1, 10])" in proc.stdout and "built for other op schemas" in proc.stdout
     required = run_python("import lets_core", PYTHONPATH=str(tmp_path), LETS_CORE_REQUIRE_EXTENSION="1")
     assert required.returncode == 1 and "built for other op schemas" in required.stderr
+
+
+@pytest.mark.parametrize("value", ["bogus", "2"])
+def test_build_flags_refuse_values_they_do_not_understand(value):
+    # Any value but 1/true/yes/on used to mean "off": LETS_CORE_BUILD_EXT=bogus installed the
+    # package without its compiled library.
+    from pathlib import Path
+
+    setup_py = Path(__file__).resolve().parent.parent / "setup.py"
+    for flag in ("LETS_CORE_BUILD_EXT", "FORCE_CUDA"):
+        proc = subprocess.run([sys.executable, str(setup_py), "--name"], capture_output=True, text=True, timeout=120,
+                              cwd=setup_py.parent, env=dict(os.environ, **{flag: value}))
+        assert proc.returncode != 0 and f"{flag}={value!r} is not understood" in proc.stderr
