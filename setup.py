@@ -71,6 +71,13 @@ def _wheel_cuda_includes() -> list[str]:
     return found
 
 
+def _headers() -> list[str]:
+    """Every header under csrc/: without ninja, setuptools rebuilds only when a source or one of
+    these ``depends`` is newer than the library, so a change to a header alone (widen_mix_order.h,
+    the meaning of widen_mix's order) kept the old kernels and recorded a fresh digest for them."""
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").rglob("*.h"))
+
+
 def _sources(with_cuda: bool) -> list[str]:
     """The C++/CUDA sources under csrc/, by folder: every .cpp outside a ``cuda/`` folder (the module,
     csrc/common/, each op's csrc/ops/<op>.cpp and csrc/ops/cpu/<op>_kernel.cpp), and with CUDA every
@@ -130,9 +137,9 @@ def _extensions():
         ]
         kwargs["include_dirs"] = _wheel_cuda_includes()
         kwargs["extra_compile_args"] = {"cxx": cxx, "nvcc": ["-O3", "-lineinfo"]}
-        ext = CUDAExtension("lets_core._C", sources, define_macros=macros, **kwargs)
+        ext = CUDAExtension("lets_core._C", sources, define_macros=macros, depends=_headers(), **kwargs)
     else:
-        ext = CppExtension("lets_core._C", sources, define_macros=macros, extra_compile_args=cxx)
+        ext = CppExtension("lets_core._C", sources, define_macros=macros, extra_compile_args=cxx, depends=_headers())
     print(f"lets_core: building lets_core._C with {'CPU+CUDA' if with_cuda else 'CPU'} kernels "
           f"against torch {torch.__version__}"
           + (f", CUDA {torch.version.cuda} at {cuda_home}, archs {os.environ.get('TORCH_CUDA_ARCH_LIST', 'of the visible GPUs')}"
