@@ -79,7 +79,14 @@ def load() -> ExtensionState:
     try:
         from . import _C  # noqa: F401  (importing registers the kernels)
     except ImportError as exc:  # missing file, or built against another torch (undefined symbols)
-        STATE.reason = f"lets_core._C could not be imported: {exc}"
+        if importlib.util.find_spec(f"{__package__}._C") is None:
+            # Python's own words for a missing file here are "partially initialized module ... (most
+            # likely due to a circular import)", which read like a bug in lets_core.
+            STATE.reason = (f"lets_core._C could not be imported: it is not built (no compiled library in "
+                            f"{str(Path(__file__).parent)!r}); build it with `{REBUILD}`, or in a source checkout "
+                            f"`python setup.py build_ext --inplace`")
+        else:
+            STATE.reason = f"lets_core._C could not be imported: {exc}"
     except OSError as exc:  # e.g. a CUDA library that is not present on this machine
         STATE.reason = f"lets_core._C could not be loaded: {exc}"
     else:

@@ -59,7 +59,8 @@ def test_missing_library_is_recorded_and_import_still_works():
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert "torch.Size([1, 10])" in proc.stdout
-    assert "could not be imported" in proc.stdout
+    # Said as what it is: Python's own message blamed a circular import.
+    assert "could not be imported: it is not built" in proc.stdout and "circular" not in proc.stdout
 
 
 def test_require_makes_a_missing_library_an_error():
