@@ -170,6 +170,15 @@ def op_kernels() -> dict[str, dict[str, str]]:
     return table
 
 
+def _library_path() -> str | None:
+    """The compiled library this package finds (loaded or not), or None when none is built."""
+    try:
+        spec = importlib.util.find_spec(f"{__package__}._C")
+    except ValueError:  # blocked in sys.modules
+        return None
+    return None if spec is None or spec.origin is None else str(Path(spec.origin).resolve())
+
+
 def extension_info() -> dict[str, Any]:
     """Versions, the compiled library's build facts (or why it is not in use), and per-op kernels."""
     state = load()
@@ -180,6 +189,9 @@ def extension_info() -> dict[str, Any]:
         "cuda_available": torch.cuda.is_available(),
         "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         "threads": torch.get_num_threads(),
+        # Which copy answered: with a checkout and an installed package both reachable, nothing said so.
+        "package": str(Path(__file__).resolve().parent),
+        "library": _library_path(),
         "extension_loaded": state.loaded,
         "extension_status": state.reason,
         "extension_warnings": list(state.warnings),

@@ -16,8 +16,11 @@ def format_info(info: dict[str, Any]) -> str:
     lines = [
         f"python {info['python']}, torch {info['torch']} (CUDA {info['torch_cuda']}), "
         f"{info['threads']} CPU threads, CUDA available: {info['cuda_available']} {info['devices'] or ''}".rstrip(),
+        f"package {info['package']}",
         f"extension lets_core._C: {info['extension_status']}",
     ]
+    if info["library"]:
+        lines.append(f"  library {info['library']}")
     if build:
         cuda = (f"CUDA {build['cuda_version']} for archs {build['cuda_archs']}" if build.get("with_cuda")
                 else "no CUDA kernels")

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -121,7 +122,12 @@ def test_info_command_prints_every_op():
     for op in lets_core.extension_info()["ops"]:
         assert op in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "lets_core.info", "--json"], capture_output=True, text=True, timeout=120, cwd=SCRATCH)
-    assert json.loads(proc.stdout)["ops"].keys() == lets_core.extension_info()["ops"].keys()
+    printed = json.loads(proc.stdout)
+    assert printed["ops"].keys() == lets_core.extension_info()["ops"].keys()
+    # It says which copy of the package, and which library file, answered.
+    assert printed["package"] == str(Path(lets_core.__file__).resolve().parent)
+    if _extension.STATE.loaded:
+        assert printed["library"] == str(Path(lets_core._C.__file__).resolve())
 
 
 # (device, autocast dtype or None, rtol, atol): bf16 results of two kernels that sum in different
@@ -160,8 +166,6 @@ def test_compiled_and_fallback_generate_the_same_auxnet(device, autocast, rtol, 
 def test_the_build_reads_the_schemas_the_package_defines():
     # setup.py records the fingerprint of the schemas it reads from the op files' source text;
     # lets_core compares it with the schemas it defined. Both readings must agree.
-    from pathlib import Path
-
     from lets_core.ops import _registry
     from lets_core.ops._schema_fingerprint import fingerprint, schemas_in_sources
 
@@ -175,8 +179,6 @@ def test_a_library_built_for_other_op_schemas_is_not_loaded(tmp_path):
     """An op's schema changed and the library not rebuilt: loading it aborted the interpreter inside
     `import lets_core` (torch refuses the kernel while the library loads). It now falls back."""
     import shutil
-    from pathlib import Path
-
     package = tmp_path / "lets_core"
     shutil.copytree(Path(lets_core.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     op_file = package / "ops" / "group_mix.py"
@@ -201,8 +203,6 @@ def test_a_library_built_for_other_op_schemas_is_not_loaded(tmp_path):
 def test_build_flags_refuse_values_they_do_not_understand(value):
     # Any value but 1/true/yes/on used to mean "off": LETS_CORE_BUILD_EXT=bogus installed the
     # package without its compiled library.
-    from pathlib import Path
-
     setup_py = Path(__file__).resolve().parent.parent / "setup.py"
     for flag in ("LETS_CORE_BUILD_EXT", "FORCE_CUDA"):
         proc = subprocess.run([sys.executable, str(setup_py), "--name"], capture_output=True, text=True, timeout=120,
