@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from setuptools import setup
 
 ROOT = Path(__file__).resolve().parent
+REBUILD = "pip install --no-build-isolation ."
+SKIP_HINT = "or set LETS_CORE_BUILD_EXT=0 to install without it (the pure-PyTorch fallback runs, slower)"
 METADATA_ONLY = {"egg_info", "dist_info", "sdist", "--name", "--version", "check"}
 
 
@@ -46,7 +50,14 @@ def _find_cuda_home(torch_cuda: str | None) -> str | None:
     """A CUDA toolkit root. A bare ``nvcc`` wrapper script on PATH makes torch guess /usr/local,
     so look for a directory that really holds bin/nvcc and the runtime headers, preferring the
     toolkit version torch was built with."""
-    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
+    candidates = []
+    for name in ("CUDA_HOME", "CUDA_PATH"):
+        given = os.environ.get(name)
+        if given and not _is_real_toolkit(Path(given)):
+            # It was skipped without a word, and the build took another toolkit or none.
+            print(f"lets_core: {name}={given!r} holds no bin/nvcc and include/cuda_runtime.h, so it is not a "
+                  f"CUDA toolkit; ignored, looking in the usual places", file=sys.stderr)
+        candidates.append(given)
     if torch_cuda:
         candidates.append(f"/usr/local/cuda-{torch_cuda}")
     candidates.append("/usr/local/cuda")
@@ -58,6 +69,18 @@ def _find_cuda_home(torch_cuda: str | None) -> str | None:
         if c and _is_real_toolkit(Path(c)):
             return str(Path(c))
     return None
+
+
+def _toolkit_version(cuda_home: str) -> str:
+    """The version of the nvcc that compiles the kernels ("13.0"), which build_info reports; torch's
+    own CUDA version (torch.version.cuda) can differ from it."""
+    try:
+        out = subprocess.run([str(Path(cuda_home) / "bin" / "nvcc"), "--version"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    found = re.search(r"release (\d+\.\d+)", out)
+    return found.group(1) if found else "unknown"
 
 
 def _wheel_cuda_includes() -> list[str]:
@@ -116,6 +139,11 @@ def _extensions():
     if with_cuda and cuda_home is None:
         raise SystemExit("lets_core: CUDA kernels requested but no CUDA toolkit found; set CUDA_HOME "
                          "to a directory holding bin/nvcc and include/cuda_runtime.h")
+    if torch.version.cuda and not with_cuda and not METADATA_ONLY.intersection(sys.argv[1:]):
+        why = "no GPU is visible" if cuda_home else "no CUDA toolkit was found (set CUDA_HOME)"
+        print(f"lets_core: torch has CUDA {torch.version.cuda}, but {why}: building the CPU kernels only, and "
+              f"lets_core ops on CUDA tensors will run the pure-PyTorch reference. For the CUDA kernels: "
+              f"FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=<arch, e.g. 9.0> {REBUILD}", file=sys.stderr)
     if with_cuda and not gpu_visible and not os.environ.get("TORCH_CUDA_ARCH_LIST"):
         # torch derives the arch list from visible GPUs and fails with none; H100/H200 are sm_90.
         os.environ["TORCH_CUDA_ARCH_LIST"] = "9.0"
@@ -132,7 +160,7 @@ def _extensions():
     if with_cuda:
         macros += [
             ("LETS_CORE_WITH_CUDA", None),
-            ("LETS_CORE_CUDA_VERSION", f'"{torch.version.cuda}"'),
+            ("LETS_CORE_CUDA_VERSION", f'"{_toolkit_version(cuda_home)}"'),
             ("LETS_CORE_CUDA_ARCHS", f'"{os.environ.get("TORCH_CUDA_ARCH_LIST", "visible GPUs")}"'),
         ]
         kwargs["include_dirs"] = _wheel_cuda_includes()
@@ -147,32 +175,41 @@ def _extensions():
     return [ext], {"build_ext": _with_digest(BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None))}
 
 
+def _check_compilers(compiler) -> None:
+    """Every program the build will run must exist: the C++ compiler torch compiles with (``CXX``,
+    default ``c++``), and the C compiler and linker Python was built with (or ``CC``/``LDSHARED``)."""
+    programs = {os.environ.get("CXX", "c++")}
+    for attr in ("compiler_so", "linker_so"):
+        command = getattr(compiler, attr, None)
+        if command:
+            programs.add(command[0])
+    missing = sorted(p for p in programs if shutil.which(p) is None)
+    if missing:
+        raise SystemExit(f"lets_core: cannot compile lets_core._C: {', '.join(missing)} not found. Install a C++ "
+                         f"compiler (e.g. g++) or point CXX/CC at one, {SKIP_HINT}")
+
+
 def _with_digest(build_ext):
-    """``build_ext`` that also writes the built library's size and SHA-256 beside it.
-
-    lets_core checks them before loading ``_C``: a truncated library would otherwise kill the
-    interpreter (SIGBUS inside the loader) instead of falling back to the reference kernels.
-    """
-    import hashlib
+    """``build_ext`` that also writes the built library's record beside it (``_C.digest.json``: size,
+    SHA-256, the op schemas it was built for), which lets_core checks before loading ``_C``; see
+    lets_core/_build_record.py, which the CMake build runs too."""
     import importlib.util
-    import json
 
-    # The op schemas the kernels were compiled for: a library loaded under other schemas aborts the
-    # interpreter, so lets_core compares them before loading (lets_core/ops/_schema_fingerprint.py).
-    spec = importlib.util.spec_from_file_location("schema_fingerprint", ROOT / "lets_core" / "ops" / "_schema_fingerprint.py")
-    schemas = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(schemas)
-    op_schemas = schemas.fingerprint(schemas.schemas_in_sources(ROOT / "lets_core" / "ops"))
-
-    def write_digest(library: Path) -> None:
-        digest = hashlib.sha256(library.read_bytes()).hexdigest()
-        record = {"file": library.name, "size": library.stat().st_size, "sha256": digest,
-                  "op_schemas_sha256": op_schemas}
-        (library.parent / "_C.digest.json").write_text(json.dumps(record, indent=2))
+    spec = importlib.util.spec_from_file_location("lets_core_build_record", ROOT / "lets_core" / "_build_record.py")
+    record = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record)
+    write_digest = record.write
 
     class BuildExtWithDigest(build_ext):
         def build_extensions(self):
-            super().build_extensions()
+            _check_compilers(self.compiler)
+            try:
+                super().build_extensions()
+            except Exception as exc:  # noqa: BLE001 - the compiler's own messages are printed above
+                # A failed compile ended in a 200-line traceback that never said the package works
+                # without the extension.
+                raise SystemExit(f"lets_core: compiling lets_core._C failed ({type(exc).__name__}: {exc}); see the "
+                                 f"compiler's messages above. Fix the toolchain, {SKIP_HINT}") from exc
             for ext in self.extensions:
                 write_digest(Path(self.get_ext_fullpath(ext.name)))
 

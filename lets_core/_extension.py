@@ -29,8 +29,8 @@ import torch
 
 DISABLE_ENV = "LETS_CORE_DISABLE_EXTENSION"
 REQUIRE_ENV = "LETS_CORE_REQUIRE_EXTENSION"
-# Written by setup.py beside the built library: its size, SHA-256 and the op schemas it was built for.
-DIGEST_FILE = "_C.digest.json"
+from ._build_record import DIGEST_FILE  # both builds write it beside the library (_build_record.py)
+
 REBUILD = "pip install --no-build-isolation ."
 
 
@@ -99,6 +99,12 @@ def load() -> ExtensionState:
                 f"lets_core._C was built for torch {built_for} but torch {torch.__version__} is "
                 f"running; rebuild with `pip install --no-build-isolation .`"
             )
+    if STATE.loaded and torch.cuda.is_available() and not STATE.build.get("with_cuda"):
+        # Said where `lets_core.info` and run reports show it: nothing else tells a GPU user that
+        # every op on CUDA tensors runs the pure-PyTorch reference.
+        STATE.warnings.append(
+            "CUDA is available but lets_core._C was built without CUDA kernels, so lets_core ops on CUDA "
+            f"tensors run the pure-PyTorch reference; rebuild with a CUDA toolkit (FORCE_CUDA=1 {REBUILD})")
     if require and not STATE.loaded:
         raise ImportError(f"lets_core: {REQUIRE_ENV}=1 but the compiled extension is not in use: {STATE.reason}")
     if require and torch.cuda.is_available():
@@ -120,7 +126,7 @@ def _require_cuda_kernels() -> None:
 
 def _library_damage() -> str | None:
     """Why the compiled library must not be loaded, or None: its size and SHA-256 are compared
-    with those setup.py recorded at build time (``DIGEST_FILE``), because loading a truncated
+    with those the build recorded (``DIGEST_FILE``), because loading a truncated
     shared library kills the interpreter (SIGBUS in the loader) before any exception can be caught.
     A build without the record (made before it existed) is loaded unchecked."""
     spec = importlib.util.find_spec(f"{__package__}._C")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from .demo import (DEMO_DATASETS, announce, check_positive_counts, experiment_re
 from .des import des_param_count, emit_des
 from .elastic import ElasticConfig
 from .errors import DesSizeError
+from .info import run_environment
 from .selection import STRATEGIES
 from .train import SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, history_seconds, train_aux
 from .train.origin import state_fingerprint, tensors_fingerprint
@@ -209,8 +209,7 @@ def run_compare(cfg: CompareConfig, env: DistEnv | None = None) -> dict:
                   for h, d in cfg.sizes},
         "results": results,
         "seconds_total": round(time.perf_counter() - started, 1),
-        "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                        "python": platform.python_version(), "device": str(env.device), "processes": env.world_size},
+        "environment": run_environment(env.device, env.world_size),
     }
     if env.is_main:
         write_compare_report(report, out)

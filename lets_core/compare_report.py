@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .info import kernels_clause
+
 LETS_METHODS = ("lets", "lets-elastic")
 # The report's files, in the run's output folder.
 REPORT_FILES = ("compare.json", "compare.md", "compare.png")
@@ -116,7 +118,8 @@ def markdown(report: dict) -> str:
         "# LeTs compared with its rivals", "",
         f"{mode} on **{ds['dataset']}**: {ds['train']:,} training, {ds['val']:,} validation and {ds['test']:,} test "
         f"images ({ds['in_chans']} x {ds['image_size']} x {ds['image_size']}, {ds['num_classes']} classes). "
-        f"torch {env['torch']}, {env['threads']} threads on {env['device']}; this run {report['seconds_total']:.0f} s "
+        f"torch {env['torch']}, {env['threads']} threads on {env['device']}{kernels_clause(env)}; "
+        f"this run {report['seconds_total']:.0f} s "
         "(stages reused from earlier runs count at their recorded cost below). "
         f"One seed ({cfg['seed']}).", "",
         f"- Teacher `{report['teacher']['arch']}`: test top-1 {_pct(report['teacher']['test_top1'])}, shared by "

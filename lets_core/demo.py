@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from .demo_cost import des_flops, family_costs, forward_flops, stage1_distills
 from .depth_plan import as_integer, auto_depth_plan
 from .des import des_param_count, emit_des
 from .elastic import TARGETS, ElasticConfig
+from .info import run_environment
 from .selection import STRATEGIES, integer_size_pair
 from .storage import storage_report
 from .train import (BUNDLE_DIR, SMALL_RESNET, DistEnv, TrainConfig, evaluate_split, finetune, scratch_des,
@@ -318,8 +318,7 @@ def run_demo(cfg: DemoConfig, env: DistEnv | None = None) -> dict:
         "rows": rows,
         "costs": {"training_flops": flops, "seconds": _family_seconds(cfg, timings, rows, stage1)},
         "timings_seconds": {k: round(v, 1) for k, v in timings.items()},
-        "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
-                        "machine": platform.machine(), "device": str(env.device), "processes": env.world_size},
+        "environment": run_environment(env.device, env.world_size),
     }
     if env.is_main:
         write_report(report, out)

@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+from .info import kernels_clause
+
 # The report's files, in the run's output folder.
 REPORT_FILES = ("report.json", "report.md", "report.png")
 # What "direct" top-1 of a Des-Net should keep of its Aux-Net's (the elastic stage-1 target).
@@ -105,7 +107,8 @@ def markdown(report: dict) -> str:
         "# LeTs demo report", "",
         f"{mode} on **{ds['dataset']}**: {ds['train']:,} training, {ds['val']:,} validation and {ds['test']:,} "
         f"test images ({ds['in_chans']} x {ds['image_size']} x {ds['image_size']}, {ds['num_classes']} classes). "
-        f"torch {env['torch']}, {env['threads']} threads on {env['device']}, {env['processes']} process(es); "
+        f"torch {env['torch']}, {env['threads']} threads on {env['device']}, {env['processes']} process(es)"
+        f"{kernels_clause(env)}; "
         f"total {t['total']:.0f} s. One seed ({report['demo_config']['seed']}).", "",
         f"- Teacher `{report['teacher']['arch']}` ({report['teacher']['params']:,} parameters): test top-1 "
         f"{_pct(report['teacher']['test_top1'])}.",

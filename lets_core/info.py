@@ -5,10 +5,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 from typing import Any
 
-from ._extension import extension_info
+import torch
+
+from ._extension import extension_info, load, op_kernels
+
+
+def run_environment(device: torch.device | str, processes: int) -> dict[str, Any]:
+    """What a run report records of the process that made it: versions, threads, device, and which
+    kernels the lets_core ops ran on that device (a run on the fallback is slower, and its report
+    said nothing of it)."""
+    state = load()
+    key = "CUDA" if torch.device(device).type == "cuda" else "CPU"
+    kernels = sorted({keys[key] for keys in op_kernels().values()})
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
+            "machine": platform.machine(), "device": str(device), "processes": processes,
+            "lets_core_kernels": kernels[0] if len(kernels) == 1 else "mixed",
+            "extension_status": state.reason}
+
+
+def kernels_clause(environment: dict[str, Any]) -> str:
+    """A report's words for the kernels its run used (", compiled lets_core kernels"); empty for
+    reports written before the record."""
+    kernels = environment.get("lets_core_kernels")
+    if kernels is None:
+        return ""
+    if kernels == "compiled":
+        return ", compiled lets_core kernels"
+    return f", {kernels} lets_core kernels ({environment['extension_status']})"
 
 
 def format_info(info: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import json
 import pytest
 from train_helpers import fake_fashion_mnist
 
+from lets_core import _extension
 from lets_core.baselines import METHODS
 from lets_core.compare import METHOD_NAMES, CompareConfig, run_compare
 from lets_core.train.checkpoint import CheckpointError
@@ -37,6 +38,8 @@ def test_every_method_runs_end_to_end_and_the_report_is_written(tmp_path):
     assert json.loads((out / "compare.json").read_text())["results"] == report["results"]
     text = (out / "compare.md").read_text()
     assert "| H2-L4 | lets-elastic |" in text and "stored parameters" in text
+    kernels = "compiled" if _extension.STATE.loaded else "reference"
+    assert report["environment"]["lets_core_kernels"] == kernels and f", {kernels} lets_core kernels" in text
     # TLEG and SWS make only the Aux width: the cost table says how many sizes each row covers.
     assert "| tleg | 1 of 2 |" in text and "| sws | 1 of 2 |" in text and "| lets | 2 of 2 |" in text
     assert (out / "compare.png").stat().st_size > 10_000

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lets_core import DesSizeError
+from lets_core import DesSizeError, _extension
 from lets_core.data import FASHION_MNIST_INSTALL
 from lets_core.demo import DemoConfig, pick_dataset, run_demo
 
@@ -46,6 +46,9 @@ def test_quick_demo_end_to_end(tmp_path):
     assert flops["scratch-2ep"] == pytest.approx(2 * flops["scratch-1ep"])
     text = (out / "report.md").read_text()
     assert "## What the numbers say" in text and "## What the family costs" in text
+    # Which kernels the run used is recorded and said (the subprocess inherits this run's flags).
+    kernels = "compiled" if _extension.STATE.loaded else "reference"
+    assert report["environment"]["lets_core_kernels"] == kernels and f", {kernels} lets_core kernels" in text
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "aux-paper" / "bundle" / "bundle.safetensors").is_file()
     assert (out / "aux-elastic" / "bundle" / "bundle.safetensors").is_file()

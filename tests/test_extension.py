@@ -104,8 +104,10 @@ def test_require_on_a_gpu_machine_needs_every_compiled_cuda_kernel():
         assert "has no compiled CUDA kernel for" in proc.stderr
         for op in info["ops"]:
             assert op in proc.stderr.splitlines()[-1]
-    # Without REQUIRE the same build imports and the reference serves CUDA tensors.
-    assert run_python(FAKE_GPU + "import lets_core").returncode == 0
+    # Without REQUIRE the same build imports and the reference serves CUDA tensors; info says so.
+    on_gpu = info_in_subprocess(FAKE_GPU)
+    says = [w for w in on_gpu["extension_warnings"] if "built without CUDA kernels" in w]
+    assert len(says) == (0 if info["build"].get("with_cuda") else 1), on_gpu["extension_warnings"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -198,13 +200,3 @@ def test_a_library_built_for_other_op_schemas_is_not_loaded(tmp_path):
     required = run_python("import lets_core", PYTHONPATH=str(tmp_path), LETS_CORE_REQUIRE_EXTENSION="1")
     assert required.returncode == 1 and "built for other op schemas" in required.stderr
 
-
-@pytest.mark.parametrize("value", ["bogus", "2"])
-def test_build_flags_refuse_values_they_do_not_understand(value):
-    # Any value but 1/true/yes/on used to mean "off": LETS_CORE_BUILD_EXT=bogus installed the
-    # package without its compiled library.
-    setup_py = Path(__file__).resolve().parent.parent / "setup.py"
-    for flag in ("LETS_CORE_BUILD_EXT", "FORCE_CUDA"):
-        proc = subprocess.run([sys.executable, str(setup_py), "--name"], capture_output=True, text=True, timeout=120,
-                              cwd=setup_py.parent, env=dict(os.environ, **{flag: value}))
-        assert proc.returncode != 0 and f"{flag}={value!r} is not understood" in proc.stderr
