@@ -28,6 +28,31 @@ SKIP_HINT = "or set LETS_CORE_BUILD_EXT=0 to install without it (the pure-PyTorc
 METADATA_ONLY = {"egg_info", "dist_info", "sdist", "--name", "--version", "check"}
 
 
+# The package's requirements (pyproject.toml declares them dynamic). TORCH is the range the code
+# supports; a build with the compiled library narrows it to the minor version it was compiled
+# against (_torch_pin), since the library's C++ ABI is that version's.
+TORCH = "torch>=2.11,<2.15"
+DEPENDENCIES = [
+    "timm>=1.0",
+    "numpy",
+    "safetensors",
+    "tqdm",
+    # lets_core.data: scikit-learn ships the digits dataset, Pillow decodes image folders;
+    # lets_core.demo: matplotlib draws report.png.
+    "scikit-learn",
+    "pillow",
+    "matplotlib",
+]
+
+
+def _torch_pin(version: str) -> str:
+    """``torch==2.14.*`` for a library compiled against torch 2.14.x: a wheel with the library
+    installed beside another torch minor could not load it (undefined symbols), and ran on the
+    fallback with only a warning."""
+    major, minor = version.split("+")[0].split(".")[:2]
+    return f"torch=={major}.{minor}.*"
+
+
 def _flag(name: str, default: bool = False) -> bool:
     # Strict, as lets_core's run-time flags are: any value but these (a typo, "2") used to mean
     # "off", and LETS_CORE_BUILD_EXT=bogus installed the package without its compiled library.
@@ -224,4 +249,5 @@ def _with_digest(build_ext):
 
 
 ext_modules, cmdclass = _extensions()
-setup(ext_modules=ext_modules, cmdclass=cmdclass)
+torch_requirement = _torch_pin(sys.modules["torch"].__version__) if ext_modules else TORCH
+setup(ext_modules=ext_modules, cmdclass=cmdclass, install_requires=[torch_requirement, *DEPENDENCIES])

@@ -113,3 +113,23 @@ def test_the_build_record_is_what_lets_core_checks(tmp_path):
                          timeout=60)
     assert bad.returncode == 2 and "usage" in bad.stderr
 
+
+
+@pytest.mark.parametrize("build_ext, expected", [("1", "PIN"), ("0", "Requires-Dist: torch<2.15,>=2.11")])
+def test_a_build_with_the_compiled_library_requires_the_torch_minor_it_was_compiled_against(tmp_path, build_ext,
+                                                                                          expected):
+    # The wheel allowed any torch 2.11-2.14 while its library loads only under the one it was
+    # compiled against (elsewhere: undefined symbols, and the fallback with a warning).
+    import torch
+
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    expected = expected.replace("PIN", f"Requires-Dist: torch=={major}.{minor}.*")
+    src = _source_copy(tmp_path / "src")
+    (tmp_path / "meta").mkdir()
+    proc = _setup_py(src, "-q", "dist_info", "--output-dir", str(tmp_path / "meta"), LETS_CORE_BUILD_EXT=build_ext)
+    assert proc.returncode == 0, proc.stderr
+    (metadata,) = (tmp_path / "meta").glob("*/METADATA")
+    lines = metadata.read_text().splitlines()
+    assert [line for line in lines if line.startswith("Requires-Dist: torch")] == [expected]
+    assert "License-Expression: MIT" in lines and "Requires-Dist: timm>=1.0" in lines
+    assert "SetuptoolsDeprecationWarning" not in proc.stderr  # the license table's banner
