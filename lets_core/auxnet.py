@@ -12,11 +12,12 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from timm.models.vision_transformer import VisionTransformer
 
 from .config import LetsConfig, require_config
+from .depth_plan import ordered
 from .des_state import des_states
 from .generation import WidthFactors, check_one_dtype, generate_state
 from .learngene import Learngene
 from .ops._registry import autocast_enabled as _autocast_enabled
-from .selection import check_strategy
+from .selection import check_strategy, integer_size_pair
 from .state_files import unwrapped
 from .width_depth import DepthTransform, WidthTransform
 from .vit import build_vit, vit_kwargs
@@ -176,6 +177,9 @@ class AuxNet(nn.Module):
         skeleton of that size, in this module's train/eval mode, with drop-path at
         ``cfg.drop_path_rate``.
         """
+        # One list of int pairs, read once: a generator would be spent by the gathering and give no
+        # logits; a set has an order of its own; 0-d tensors as sizes would each add a skeleton.
+        sizes = [integer_size_pair(entry) for entry in ordered(sizes, "des_sizes", "(heads, depth) pairs")]
         states = des_states(self.cfg, self.width, state, sizes, strategy)
         return [functional_call(self._des_skeleton(heads, depth), des, (x,))
                 for (heads, depth), des in zip(sizes, states)]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +124,9 @@ class DemoConfig:
         check_positive_counts(self, "teacher_epochs", "aux_epochs", "batch_size")
         if as_integer(self.elastic_random) is None or self.elastic_random < 0:
             raise ValueError(f"DemoConfig.elastic_random must be an integer >= 0, got {self.elastic_random!r}")
+        weight = self.elastic_weight
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f"DemoConfig.elastic_weight must be a finite number > 0, got {weight!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
         self.scratch_epochs = sorted(set(int(e) for e in self.scratch_epochs))
@@ -134,6 +139,14 @@ class DemoConfig:
                              f"{list(G_INIT_SCHEMES)}; got {self.f_init!r}, {self.g_init!r}")
         if self.elastic_target not in TARGETS:
             raise ValueError(f"elastic_target must be one of {list(TARGETS)}, got {self.elastic_target!r}")
+        if "elastic" not in self.stage1:
+            # Elastic settings with no elastic variant would be recorded in the report yet used by nothing.
+            changed = [f"{name}={getattr(self, name)!r}" for name in ELASTIC_FIELDS
+                       if getattr(self, name) != DEMO_FIELD_DEFAULTS[name]]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} {'sets' if len(changed) == 1 else 'set'} elastic stage 1, "
+                                 f"which stage1={self.stage1!r} does not "
+                                 f"run; add 'elastic' to stage1 or leave the elastic settings at their defaults")
 
     def model_config(self, num_classes: int = 10) -> LetsConfig:
         """The demo's LeTs configuration: the tiny preset with this demo's F and G initializations."""
@@ -144,6 +157,11 @@ class DemoConfig:
     def elastic_config(self) -> ElasticConfig:
         return ElasticConfig(num_random=self.elastic_random, target=self.elastic_target,
                              weight=self.elastic_weight, strategy=self.strategy)
+
+
+# The DemoConfig fields that only the elastic stage-1 variant reads (strategy also picks the Des-Nets).
+ELASTIC_FIELDS = ("elastic_random", "elastic_target", "elastic_weight")
+DEMO_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(DemoConfig)}
 
 
 def experiment_sizes(sizes: Any) -> list[tuple[int, int]]:
@@ -260,13 +278,14 @@ def run_demo(cfg: DemoConfig, env: DistEnv | None = None) -> dict:
     """Run the whole pipeline and write the report; returns the report as a dict."""
     from .demo_report import REPORT_FILES, print_table, write_report
 
-    env, out, started = start_experiment(cfg, env, REPORT_FILES)
     model_cfg = cfg.model_config()
     lg = model_cfg.learngene
+    # Fail on a bad size before the run clears its folder and trains anything.
     for heads, depth in cfg.sizes:
-        des_param_count(model_cfg, heads, depth)  # fail on a bad size before any training
+        des_param_count(model_cfg, heads, depth)
     elastic = cfg.elastic_config()
     elastic.sampler(model_cfg)  # and on elastic sizes the configuration cannot emit
+    env, out, started = start_experiment(cfg, env, REPORT_FILES)
     splits = experiment_splits(cfg, model_cfg, env)
     recipe = functools.partial(experiment_recipe, cfg)
     timings: dict[str, float] = {}

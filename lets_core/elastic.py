@@ -40,6 +40,7 @@ from .selection import STRATEGIES
 # (importing it before lets_core.train would be a circular import).
 from .train.config import TrainConfig
 from .train.losses import DistillationLoss, kd_loss
+from .train.objectives import LOSS_FIELDS
 
 # What the sampled Des-Nets distill from: the teacher's logits, the Aux-Net's detached logits, or
 # the average of those two KD losses.
@@ -159,6 +160,21 @@ class SizeSampler:
     max_depth: int
     num_random: int
 
+    def __post_init__(self) -> None:
+        # Built by ElasticConfig.sampler (checked there) or directly; torch.randint would answer an
+        # empty range with "random_ from 5 to 3 is empty" and a negative count with a shape error.
+        values = {f.name: as_integer(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        bad = [f"{name}={getattr(self, name)!r}" for name, v in values.items()
+               if v is None or v < (0 if name == "num_random" else 1)]
+        if bad:
+            raise LetsConfigError(f"SizeSampler needs integers, heads and depths >= 1 and num_random >= 0; got "
+                                  f"{', '.join(bad)}")
+        if values["min_heads"] > values["max_heads"] or values["min_depth"] > values["max_depth"]:
+            raise LetsConfigError(f"SizeSampler ranges must not be empty: heads [{self.min_heads}, {self.max_heads}], "
+                                  f"depths [{self.min_depth}, {self.max_depth}]")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
     @property
     def smallest(self) -> tuple[int, int]:
         return self.min_heads, self.min_depth
@@ -194,6 +210,8 @@ class SampledSizesObjective(abc.ABC):
     def __init__(self, config: SampledSizesConfig, cfg: LetsConfig, train_cfg: TrainConfig) -> None:
         self.config = config
         self.sampler = config.sampler(cfg)
+        # What fit checks against its own TrainConfig (train.objectives.train_config_conflict).
+        self.train_settings = {name: getattr(train_cfg, name) for name in LOSS_FIELDS}
         self.seed = train_cfg.seed
         self.criterion = DistillationLoss(train_cfg.alpha, train_cfg.tau, train_cfg.label_smoothing)
 

@@ -110,6 +110,12 @@ def test_validation_size_follows_the_dataset_unless_given(tmp_path):
     (dict(aux_epochs=0), "DemoConfig.aux_epochs must be an integer >= 1, got 0"),
     (dict(batch_size=0), "DemoConfig.batch_size must be an integer >= 1, got 0"),
     (dict(elastic_random=-1), "DemoConfig.elastic_random must be an integer >= 0, got -1"),
+    (dict(elastic_weight=0), "DemoConfig.elastic_weight must be a finite number > 0, got 0"),
+    (dict(elastic_weight=float("nan")), "DemoConfig.elastic_weight must be a finite number > 0, got nan"),
+    # Elastic settings with only the paper's stage 1 were recorded in the report and used by nothing.
+    (dict(stage1=["paper"], elastic_random=2), r"elastic_random=2 sets elastic stage 1, which stage1=\['paper'\]"),
+    (dict(stage1=["paper"], elastic_target="aux", elastic_weight=0.5),
+     "elastic_target='aux', elastic_weight=0.5 set elastic stage 1"),
     (dict(strategy="top-L2"), "strategy must be one of"),
 ])
 def test_demo_settings_are_checked_when_configured(overrides, message):

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -153,6 +154,27 @@ def test_forward_without_sizes_is_unchanged_and_with_sizes_works_in_shared_gener
         torch.testing.assert_close(p.grad, dict(aux.named_parameters())[name].grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+def test_des_sizes_are_read_once_in_order_and_sets_are_refused():
+    torch.manual_seed(5)
+    aux = lets_core.AuxNet(TINY)
+    x = _x(TINY)
+    sizes = [(2, 4), (3, 7)]
+    _, expected = aux(x, des_sizes=sizes)
+    # A generator was spent by the gathering, which left no logits at all.
+    _, from_generator = aux(x, des_sizes=(size for size in sizes))
+    assert len(from_generator) == 2
+    for got, want in zip(from_generator, expected):
+        assert torch.equal(got, want)
+    with pytest.raises(lets_core.DesSizeError, match="des_sizes must be an ordered sequence.*got set"):
+        aux(x, des_sizes=set(sizes))
+    # 0-d tensors and numpy integers are the sizes they hold: one skeleton per size, not per call.
+    aux(x, des_sizes=[(torch.tensor(2), torch.tensor(4))])
+    aux(x, des_sizes=[(np.int64(2), np.int64(4))])
+    assert set(aux._des_skeletons) == {(2, 4), (3, 7)}
+    with pytest.raises(lets_core.DesSizeError, match="pair of integers"):
+        aux(x, des_sizes=[(2.5, 4)])
+
+
 # The sampler -------------------------------------------------------------------------------------
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(-2**40, 2**40), epoch=st.integers(0, 1000), step=st.integers(0, 10**6),
@@ -168,6 +190,19 @@ def test_sampler_is_deterministic_sandwiched_and_in_bounds(seed, epoch, step, k,
     assert len(sizes) == k + 1 and sizes[0] == (min_heads, min_depth)
     for heads, depth in sizes:
         assert min_heads <= heads <= TINY.aux_heads and min_depth <= depth <= min_depth + extra
+
+
+@pytest.mark.parametrize("args, message", [
+    ((3, 2, 1, 4, 1), r"ranges must not be empty: heads \[3, 2\]"),
+    ((2, 4, 5, 4, 1), r"depths \[5, 4\]"),
+    ((2, 4, 1, 4, -1), "num_random >= 0; got num_random=-1"),
+    ((0, 4, 1, 4, 1), "got min_heads=0"),
+    ((2, 4, 1.5, 4, 1), "got min_depth=1.5"),
+])
+def test_a_sampler_built_directly_is_checked(args, message):
+    with pytest.raises(lets_core.LetsConfigError, match=message):
+        SizeSampler(*args)
+    assert SizeSampler(np.int64(2), 4, 1, 4, 0).min_heads.__class__ is int
 
 
 def test_sampler_defaults_cover_the_grid_and_depend_on_every_coordinate():
@@ -258,6 +293,23 @@ def test_objective_teacher_needs_and_settings():
     assert both.settings() == {"objective": "elastic", **ElasticConfig(target="both").to_dict()}
     with pytest.raises(ValueError, match="elastic target 'both' needs teacher logits"):
         both(lets_core.AuxNet(TINY), _x(TINY), torch.zeros(3, dtype=torch.long), None, 0, 0)
+
+
+def test_fit_refuses_an_objective_built_from_another_train_config(tmp_path):
+    splits = small_splits(tmp_path)
+    recipe = quick_recipe(epochs=1, alpha=0.0)
+    elastic = ElasticConfig(target="aux")
+    for field, value in (("tau", 3.0), ("seed", 7), ("label_smoothing", 0.1), ("alpha", 0.5)):
+        other = dataclasses.replace(recipe, **{field: value})
+        objective = ElasticObjective(elastic, TINY, other)
+        with pytest.raises(ValueError, match=rf"another TrainConfig .*\({field}: objective {value!r} vs fit "):
+            fit(lets_core.AuxNet(TINY), splits, recipe, kind="aux", out_dir=tmp_path / field, objective=objective,
+                origin=aux_origin(TINY))
+        assert not (tmp_path / field / CHECKPOINT_FILE).exists()
+    # Fields the loss does not read may differ (the objective built from a default TrainConfig's alpha 0).
+    same_loss = dataclasses.replace(recipe, epochs=5, lr=1.0)
+    fit(lets_core.AuxNet(TINY), splits, recipe, kind="aux", out_dir=tmp_path / "ok",
+        objective=ElasticObjective(elastic, TINY, same_loss), origin=aux_origin(TINY))
 
 
 # Training, checkpoints, resume, bundle ------------------------------------------------------------

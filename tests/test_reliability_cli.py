@@ -405,6 +405,33 @@ def test_elastic_values_without_elastic_are_refused(capsys):
     assert "--elastic-random, --elastic-weight only apply to elastic stage 1: add --elastic" in err
 
 
+def test_demo_elastic_flags_without_the_elastic_variant_are_refused_and_a_bad_one_keeps_the_report(tmp_path, capsys):
+    """--stage1 paper took --elastic-* values, recorded them and used none; --elastic-weight 0 was
+    refused only after the earlier run's report had been removed."""
+    err = _run_error(["demo", "--stage1", "paper", "--elastic-target", "aux", "--out", str(tmp_path)], capsys)
+    assert "--elastic-target applies only to the elastic stage 1, which --stage1 paper does not run" in err
+    err = _run_error(["demo", "--full", "--stage1", "paper", "--elastic-random", "2", "--elastic-weight", "2",
+                      "--out", str(tmp_path)], capsys)
+    assert "--elastic-random, --elastic-weight apply only to the elastic stage 1" in err
+    (tmp_path / "report.json").write_text("{}")
+    err = _run_error(["demo", "--elastic-weight", "0", "--out", str(tmp_path)], capsys)
+    assert "DemoConfig.elastic_weight must be a finite number > 0, got 0.0" in err
+    assert (tmp_path / "report.json").read_text() == "{}"
+
+
+def test_train_aux_names_the_elastic_flag_of_a_bad_size_before_reading_data(tmp_path, capsys):
+    """Caught only after the data was loaded, and named by ElasticConfig's field, not the flag."""
+    missing = str(tmp_path / "no-such-folder")  # read first, it would be the error
+    base = ["train-aux", "--dataset", "folder", "--data-dir", missing, "--alpha", "0", "--elastic",
+            "--elastic-target", "aux", "--out", str(tmp_path / "a")]
+    err = _run_error([*base, "--elastic-min-heads", "9"], capsys)
+    assert "--elastic-min-heads 9: ElasticConfig.min_heads=9 cannot be emitted" in err and "heads must be in [2, 4]" in err
+    err = _run_error([*base, "--elastic-min-depth", "9", "--elastic-max-depth", "3"], capsys)
+    assert "--elastic-min-depth 9, --elastic-max-depth 3: ElasticConfig.min_depth 9 must be <= max_depth 3" in err
+    err = _run_error([*base, "--elastic-max-depth", "1"], capsys)
+    assert "--elastic-max-depth 1: ElasticConfig depths give an empty range" in err
+
+
 def test_an_elastic_target_that_distills_needs_the_teacher_even_at_alpha_0(tmp_path, capsys):
     """With --alpha 0 the teacher was never loaded, so a given --teacher was reported missing."""
     err = _run_error(["train-aux", "--dataset", "digits", "--alpha", "0", "--elastic", "--out", str(tmp_path / "a")],

@@ -29,7 +29,7 @@ from .distributed import DistEnv, all_reduce_sum, barrier, unwrap, wrap_ddp
 from .losses import DistillationLoss
 from .data_record import data_change
 from .data_record import data_record as compute_data_record  # fit's argument data_record is its value
-from .objectives import DistillationObjective, Objective, settings_change
+from .objectives import DistillationObjective, Objective, settings_change, train_config_conflict
 from .optim import build_optimizer, scaled_lr, warmup_cosine
 from .origin import origin_change, origin_record
 
@@ -93,6 +93,11 @@ def fit(model: nn.Module, splits: Splits, cfg: TrainConfig, *, kind: str, teache
     env = env or DistEnv()
     if objective is None:
         objective = DistillationObjective(DistillationLoss(cfg.alpha, cfg.tau, cfg.label_smoothing))
+    conflict = train_config_conflict(objective, cfg)
+    if conflict is not None:
+        # Otherwise the run would record fit's values while its loss used the objective's.
+        raise ValueError(f"the objective was built from another TrainConfig than the one given to fit ({conflict}); "
+                         f"build it from the same TrainConfig")
     if objective.teacher_reason is not None and teacher is None:
         raise ValueError(f"{objective.teacher_reason} distills from a teacher, but none was given; pass one or "
                          f"change that setting")

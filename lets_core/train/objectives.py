@@ -35,6 +35,22 @@ class Objective(Protocol):
         ...
 
 
+# The TrainConfig fields an objective may build its loss from. An objective built from its own
+# TrainConfig says which values it took in a ``train_settings`` dict; fit refuses one that
+# disagrees with fit's TrainConfig, which is the one recorded (checkpoint, bundle) and resumed.
+LOSS_FIELDS = ("seed", "alpha", "tau", "label_smoothing")
+
+
+def train_config_conflict(objective: object, cfg: Any) -> str | None:
+    """None when ``objective`` took no TrainConfig values (``train_settings`` absent or None) or
+    took those of ``cfg``; otherwise a text naming each field that differs."""
+    taken = getattr(objective, "train_settings", None)
+    if taken is None:
+        return None
+    differ = [f"{k}: objective {v!r} vs fit {getattr(cfg, k)!r}" for k, v in taken.items() if v != getattr(cfg, k)]
+    return ", ".join(differ) or None
+
+
 class DistillationObjective:
     """The default: ``criterion(model(x), y, teacher_logits)``, (1 − α)·CE + α·KD.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ...demo import DemoConfig, run_demo
+from ...demo import ELASTIC_FIELDS, DemoConfig, run_demo
 from ...train import distributed_session
 from .. import inputs
 from ..choices import DEMO_DATASETS, ELASTIC_TARGETS, F_INITS, G_INITS, STAGE1_VARIANTS
@@ -39,9 +39,11 @@ def build(sub) -> argparse.ArgumentParser:
     p.add_argument("--g-init", choices=G_INITS, default=d.g_init)
     p.add_argument("--f-lr-scale", type=finite_float, default=d.f_lr_scale)
     p.add_argument("--g-lr-scale", type=finite_float, default=d.g_lr_scale)
-    p.add_argument("--elastic-random", type=count, default=d.elastic_random)
-    p.add_argument("--elastic-target", choices=ELASTIC_TARGETS, default=d.elastic_target)
-    p.add_argument("--elastic-weight", type=finite_float, default=d.elastic_weight)
+    # Default None: a flag given is told from one left alone, so that it is refused where no
+    # elastic variant runs (the demo's values are DemoConfig's).
+    p.add_argument("--elastic-random", type=count, help=f"random Des sizes per step (default {d.elastic_random})")
+    p.add_argument("--elastic-target", choices=ELASTIC_TARGETS, help=f"default {d.elastic_target}")
+    p.add_argument("--elastic-weight", type=finite_float, help=f"> 0 (default {d.elastic_weight:g})")
     p.add_argument("--des-lr", type=finite_float, default=d.des_lr,
                    help="shared by LeTs fine-tuning and scratch training")
     p.add_argument("--train-limit", type=positive_int,
@@ -56,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
                "aux_lr", "f_init", "g_init", "f_lr_scale", "g_lr_scale", "elastic_random", "elastic_target",
                "elastic_weight", "des_lr", "batch_size", "train_limit", "test_limit", "progress"),
         {"stage1": stage1_list, "sizes": size_list, "scratch_epochs": int_list})
+    elastic_flags = [f"--{name.replace('_', '-')}" for name in ELASTIC_FIELDS if overrides[name] is not None]
+    if elastic_flags:
+        variants = overrides.get("stage1") or DemoConfig.for_mode(args.quick, args.full).stage1
+        if "elastic" not in variants:
+            verb = "applies" if len(elastic_flags) == 1 else "apply"
+            raise ValueError(f"{', '.join(elastic_flags)} {verb} only to the elastic stage 1, which --stage1 "
+                             f"{','.join(variants)} does not run; add elastic to --stage1, or drop them")
     with distributed_session(args.device) as env:
         run_demo(DemoConfig.for_mode(args.quick, args.full, **overrides), env)
     return 0

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     with distributed_session(args.device) as env:
         cfg = inputs.model_config(args, None)
         lg = cfg.learngene
-        elastic = _elastic(args)
+        elastic = _elastic(args, cfg)
         _check_loss_flags(args, elastic)
         teacher_meta = None
         # The objective distills from the teacher through alpha, or through the elastic Des-Nets' target.
@@ -113,13 +113,21 @@ ELASTIC_FLAGS = {"elastic_random": "num_random", "elastic_min_heads": "min_heads
                  "elastic_strategy": "strategy"}
 
 
-def _elastic(args: argparse.Namespace) -> ElasticConfig | None:
-    """The elastic stage-1 settings of --elastic (None without it); an --elastic-* value given
-    without --elastic is refused, since it would change nothing."""
-    given = {field: getattr(args, flag) for flag, field in ELASTIC_FLAGS.items() if getattr(args, flag) is not None}
+def _elastic(args: argparse.Namespace, cfg: LetsConfig) -> ElasticConfig | None:
+    """The elastic stage-1 settings of --elastic (None without it), checked against the sizes
+    ``cfg`` can emit before any data is read; an --elastic-* value given without --elastic is
+    refused, since it would change nothing. A refused value is named by its flag."""
+    flags = {flag: "--" + flag.replace("_", "-") for flag in ELASTIC_FLAGS if getattr(args, flag) is not None}
+    given = {ELASTIC_FLAGS[flag]: getattr(args, flag) for flag in flags}
     if not args.elastic:
         if given:
-            flags = ", ".join("--" + flag.replace("_", "-") for flag in ELASTIC_FLAGS if getattr(args, flag) is not None)
-            raise ValueError(f"{flags} only apply to elastic stage 1: add --elastic, or drop them")
+            raise ValueError(f"{', '.join(flags.values())} only apply to elastic stage 1: add --elastic, or drop them")
         return None
-    return ElasticConfig(**given)
+    try:
+        elastic = ElasticConfig(**given)
+        elastic.sampler(cfg)  # the heads and depths this configuration can emit
+    except ValueError as exc:
+        # ElasticConfig names its fields (min_heads); say which of the flags given set them.
+        named = [f"{name} {getattr(args, flag)}" for flag, name in flags.items() if ELASTIC_FLAGS[flag] in str(exc)]
+        raise type(exc)(f"{', '.join(named) or '--elastic'}: {exc}") from None
+    return elastic
