@@ -202,6 +202,8 @@ class SampledSizesObjective(abc.ABC):
     logits), :attr:`own_target` (the model's own detached logits) or ``"both"`` (the mean of those
     two KD losses). The logits counted for accuracy are the model's. A subclass names itself and
     its own target and says how the model runs its sub-networks (:meth:`forward_sizes`).
+    ``train_cfg`` must be the TrainConfig given to ``fit``, which refuses the objective otherwise
+    (it records and resumes its own TrainConfig's seed, alpha, tau and label smoothing).
     """
 
     name: str  # in the settings and the messages, e.g. "elastic"
