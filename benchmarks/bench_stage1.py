@@ -10,7 +10,9 @@ epoch (the test split is never read):
   its recipe, e.g. ``aux:f_init=normal,g_init=spread,f_lr_scale=0.5,lr=2.4e-2``;
 - ``elastic``: the same Aux-Net trained by elastic stage 1 (``lets_core.elastic``).
 
-Keys: any ``TransformConfig`` field (f_init, g_init, f_noise, g_noise), any ``TrainConfig`` field
+Keys: any ``TransformConfig`` field (f_init, g_init, f_noise, g_noise, group_size, tie_length),
+``lg_`` + a ``LearngeneConfig`` field for the learngene's shape (``lg_embed_dim=48``: 3 heads of the
+tiny preset's 16; a plain ViT keeps the Aux-Net's shape), any ``TrainConfig`` field
 (lr, f_lr_scale, g_lr_scale, warmup_epochs, weight_decay, tau, ...), any ``ElasticConfig`` field
 (num_random, target, weight, ...; elastic only), and ``seed``. With ``--des-sizes`` every Aux-Net
 is also emitted at those sizes (continuous selection) and each Des-Net's direct validation
@@ -41,6 +43,7 @@ from lets_core.train import SMALL_RESNET, TrainConfig, evaluate, fit, parse_size
 from lets_core.vit import build_vit
 
 TRANSFORM_KEYS = {f.name for f in dataclasses.fields(lets_core.TransformConfig)}
+LEARNGENE_KEYS = {"lg_" + f.name for f in dataclasses.fields(lets_core.LearngeneConfig)}
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 ELASTIC_KEYS = {f.name for f in dataclasses.fields(ElasticConfig)}
 KINDS = ("plain", "aux", "elastic")
@@ -50,7 +53,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     kind, _, opts = text.strip().partition(":")
     if kind not in KINDS:
         raise SystemExit(f"variant {text!r}: kind must be one of {list(KINDS)}")
-    allowed = TRAIN_KEYS | (TRANSFORM_KEYS if kind != "plain" else set()) | (ELASTIC_KEYS if kind == "elastic" else set())
+    allowed = (TRAIN_KEYS | (TRANSFORM_KEYS | LEARNGENE_KEYS if kind != "plain" else set())
+               | (ELASTIC_KEYS if kind == "elastic" else set()))
     options = {}
     for item in filter(None, opts.split(",")):
         key, sep, value = item.partition("=")
@@ -79,7 +83,10 @@ def build(kind: str, options: dict[str, str], base: lets_core.LetsConfig, seed: 
     types = {f.name: f.type for f in dataclasses.fields(lets_core.TransformConfig)}
     tf = dataclasses.replace(base.transform, **{k: _typed(types[k], v) for k, v in options.items()
                                                 if k in TRANSFORM_KEYS})
-    return lets_core.AuxNet(dataclasses.replace(base, transform=tf))
+    lg_types = {f.name: f.type for f in dataclasses.fields(lets_core.LearngeneConfig)}
+    lg = dataclasses.replace(base.learngene, **{k[3:]: _typed(lg_types[k[3:]], v) for k, v in options.items()
+                                                if k in LEARNGENE_KEYS})
+    return lets_core.AuxNet(dataclasses.replace(base, learngene=lg, transform=tf))
 
 
 def elastic_config(options: dict[str, str]) -> ElasticConfig:
@@ -164,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = recipe(args, options, int(options.get("seed", seed)))
             model = build(kind, options, base, cfg.seed)
             t0 = time.perf_counter()
-            objective = (ElasticObjective(elastic_config(options), base, cfg) if kind == "elastic" else None)
+            # The model's own configuration: lg_ options change the heads the sizes are drawn from.
+            objective = (ElasticObjective(elastic_config(options), model.cfg, cfg) if kind == "elastic" else None)
             run = fit(model, splits, cfg, kind=kind, teacher=teacher, objective=objective)
             seconds = time.perf_counter() - t0
             curve = [round(r["val_top1"] * 100, 2) for r in run.history]

@@ -242,3 +242,16 @@ def test_compare_seeds_refuses_a_seed_twice_and_labels_the_lengths_it_has(tmp_pa
         path.write_text(json.dumps(report))
     done = run("compare_seeds.py", str(tmp_path / "s0"), str(tmp_path / "s1"), tmp_path=tmp_path)
     assert "| direct | + 2 ep |" in done.stdout and "No run tuned for 1 epoch" in done.stdout
+
+
+def test_bench_stage1_screens_a_wider_learngene_with_its_own_size_grid(tmp_path):
+    """``lg_`` options change the learngene's shape; the elastic objective must sample the sizes of
+    that model (with the preset's 2-head grid a 3-head learngene failed to emit its smallest size)."""
+    out = tmp_path / "runs.jsonl"
+    run("bench_stage1.py", "--dataset", "digits", "--epochs", "1", "--train-limit", "300", "--val-size", "100",
+        "--teacher-epochs", "1", "--teacher", str(tmp_path / "teacher"), "--des-sizes", "3x4",
+        "--variants", "aux:lg_embed_dim=48;elastic:lg_embed_dim=48,num_random=1", "--json", str(out),
+        tmp_path=tmp_path)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["variant"] for r in records] == ["aux:lg_embed_dim=48", "elastic:lg_embed_dim=48,num_random=1"]
+    assert all(set(r["direct_des"]) == {"H3-L4"} and len(r["val_top1_by_epoch"]) == 1 for r in records)
