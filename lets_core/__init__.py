@@ -15,7 +15,7 @@ from .des_family import emit_des_many
 from .storage import StorageReport, storage_report
 from ._extension import extension_info
 from .data.errors import DatasetError, DatasetNotFoundError
-from .errors import BundleError, DesSizeError, LetsConfigError
+from .errors import BundleError, DesSizeError, LetsConfigError, StrategyWarning
 from .input_norm import InputNorm, record_input_norm, recorded_input_norm
 from .train.checkpoint import CheckpointError
 from .learngene import Learngene
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuxNet", "BundleError", "CheckpointError", "DatasetError", "DatasetNotFoundError", "DesSizeError", "InputNorm", "Learngene", "LearngeneConfig", "LetsConfig",
-    "LetsConfigError", "STRATEGIES", "StorageReport", "TransformConfig", "auto_depth_plan",
+    "LetsConfigError", "STRATEGIES", "StorageReport", "StrategyWarning", "TransformConfig", "auto_depth_plan",
     "des_param_count", "emit_des", "emit_des_many", "extension_info", "load_bundle", "load_des", "ops", "presets", "save_bundle", "save_des",
     "record_input_norm", "recorded_input_norm", "storage_report",
 ]

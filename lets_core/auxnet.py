@@ -73,6 +73,10 @@ class AuxNet(nn.Module):
         self._shared_state: dict[str, Tensor] | None = None  # set inside shared_generation()
         # Inside shared_generation(): each parameter and its version counter on entry.
         self._shared_versions: dict[str, tuple[Tensor, int]] = {}
+        # The selection strategy an elastic stage 1 trained this Aux-Net's Des-Nets with (None: the
+        # paper's stage 1, or not known); train_aux and load_bundle set it, and emission with another
+        # strategy warns (lets_core.des.warn_other_strategy).
+        self.trained_strategy: str | None = None
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "_skeleton":

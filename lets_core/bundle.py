@@ -108,6 +108,7 @@ def load_bundle(directory: str | Path, map_location: str | torch.device = "cpu")
     with torch.device("meta"):
         aux = AuxNet(cfg)
     aux.load_state_dict(state, strict=True, assign=True)
+    aux.trained_strategy = _trained_strategy(meta)
     return record_input_norm(aux, input_norm)
 
 
@@ -115,7 +116,10 @@ def bundle_strategy(directory: str | Path) -> str | None:
     """The selection strategy a bundle's elastic stage 1 trained its Des-Nets with (its
     ``bundle.json`` ``training`` record), which emission should reuse; None for the paper's stage 1.
     Read after :func:`load_bundle` has verified the folder."""
-    meta = read_json_object(Path(directory) / CONFIG_FILE, _WHAT_IT_IS)
+    return _trained_strategy(read_json_object(Path(directory) / CONFIG_FILE, _WHAT_IT_IS))
+
+
+def _trained_strategy(meta: dict[str, Any]) -> str | None:
     training = meta.get("training")
     elastic = training.get("elastic") if isinstance(training, dict) else None
     return elastic.get("strategy") if isinstance(elastic, dict) else None

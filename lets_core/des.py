@@ -17,11 +17,11 @@ from .artifacts import (digest_record, interrupted_save_hint, read_json_object, 
 from .auxnet import AuxNet, as_aux_net
 from .config import LetsConfig, require_config
 from .depth_plan import auto_depth_plan, check_plan
-from .errors import BundleError
+from .errors import BundleError, StrategyWarning
 from .generation import generate_state
 from .input_norm import InputNorm, record_input_norm, recorded_input_norm
 from .ops._registry import autocast_enabled
-from .selection import check_width, select_width, selected_factors
+from .selection import check_strategy, check_width, select_width, selected_factors
 from .state_files import check_finite, unwrapped
 from .vit import check_drop_path_rate, vit_kwargs
 
@@ -63,6 +63,8 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
     cfg = aux.cfg
     new = check_width(cfg, heads)
     plan = resolve_plan(cfg, depth, plan)
+    check_strategy(strategy)
+    warn_other_strategy(aux, strategy, "emit_des")
     d = cfg.learngene.embed_dim
     # inference_mode(False): emitted under a caller's inference_mode, the weights were inference
     # tensors, and the Des-Net failed at its first fine-tuning step.
@@ -74,6 +76,17 @@ def emit_des(aux: AuxNet, heads: int, depth: int | None = None, strategy: str = 
         # Repeated plan entries share tensors; a Des-Net is fine-tuned layer by layer, so copy.
         state = {k: v.detach().clone().contiguous() for k, v in state.items()}
     return build_des(cfg, d + new, len(plan), state, drop_path_rate, recorded_input_norm(aux))
+
+
+def warn_other_strategy(aux: AuxNet, strategy: str, caller: str) -> None:
+    """A StrategyWarning when ``aux`` was trained elastically with another strategy than
+    ``strategy``: the default "continuous" on a "top-l2" bundle silently kept other neurons than
+    the ones its Des-Nets were trained with."""
+    trained = aux.trained_strategy
+    if trained is not None and strategy != trained:
+        warnings.warn(f"{caller}: this Aux-Net's elastic stage 1 trained its Des-Nets with strategy {trained!r}; "
+                      f"emitting with {strategy!r} keeps neurons never trained together as a set (pass "
+                      f"strategy={trained!r} for the Des-Nets it trained)", StrategyWarning, stacklevel=3)
 
 
 def full_precision(aux: AuxNet) -> contextlib.AbstractContextManager:

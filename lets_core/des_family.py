@@ -14,7 +14,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from .auxnet import AuxNet, as_aux_net
 from .depth_plan import ordered
-from .des import build_des, full_precision, resolve_plan
+from .des import build_des, full_precision, resolve_plan, warn_other_strategy
 from .des_state import gather_des_state
 from .input_norm import recorded_input_norm
 from .selection import WidthSelection, check_strategy, check_width, select_width, size_pair
@@ -38,6 +38,7 @@ def emit_des_many(aux: AuxNet, sizes: Iterable[tuple[int, int]], strategy: str =
     # Ordered: the i-th model is the i-th size's, and plans pair with sizes by position.
     sizes = [size_pair(entry) for entry in ordered(sizes, "sizes", "(heads, depth) pairs")]
     check_strategy(strategy)
+    warn_other_strategy(aux, strategy, "emit_des_many")
     if plans is None:
         plans = [None] * len(sizes)
     else:

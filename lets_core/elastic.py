@@ -120,7 +120,9 @@ class ElasticConfig(SampledSizesConfig):
     :class:`SampledSizesConfig`, the sub-networks being Des-Nets and ``target`` one of
     :data:`TARGETS`, and
 
-    strategy: the selection strategy of the Des-Nets; emit with the same one. Norm strategies
+    strategy: the selection strategy of the Des-Nets; emit with the same one (the trained Aux-Net
+        and its bundle record it as ``trained_strategy``; ``emit_des`` with another one raises a
+        :class:`lets_core.StrategyWarning`, ``lets emit`` defaults to it). Norm strategies
         re-rank the F rows every step, without gradient through the ranking.
     """
 

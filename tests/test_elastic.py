@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -340,6 +341,20 @@ def test_elastic_resume_is_exact_and_other_settings_are_refused(tmp_path):
         assert torch.equal(a[key], b[key]), key
     paper = train_aux(cfg, splits, dataclasses.replace(recipe, epochs=1), tmp_path / "paper", teacher=teacher)
     assert not torch.equal(paper.model.width.f_e, resumed.model.width.f_e)  # (the Des terms do train)
+
+    # Emission knows the strategy the Des-Nets were trained with: the default "continuous" on this
+    # top-l1 Aux-Net kept other neurons without a word.
+    assert full.model.trained_strategy == "top-l1" and paper.model.trained_strategy is None
+    loaded = lets_core.load_bundle(tmp_path / "full" / "bundle")
+    assert loaded.trained_strategy == "top-l1"
+    with pytest.warns(lets_core.StrategyWarning, match="emit_des: .* strategy 'top-l1'; emitting with 'continuous'"):
+        lets_core.emit_des(loaded, 3, 6)
+    with pytest.warns(lets_core.StrategyWarning, match="emit_des_many: .* emitting with 'top-l2'"):
+        lets_core.emit_des_many(copy.deepcopy(loaded), [(3, 6)], strategy="top-l2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lets_core.emit_des(loaded, 3, 6, strategy="top-l1")
+        lets_core.emit_des(lets_core.load_bundle(tmp_path / "paper" / "bundle"), 3, 6)
 
     meta = json.loads((tmp_path / "full" / "bundle" / "bundle.json").read_text())
     assert meta["training"] == {"elastic": elastic.to_dict()}

@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from .. import cpu_memory
+from ..errors import StrategyWarning
 from .commands import COMMANDS
 from .config_file import config_argv
 
@@ -73,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             # Large freed blocks stay mapped for the next step (lets_core/cpu_memory.py: ~20% of a
             # paper-size generation step on CPU was page faults on freshly mapped memory).
             cpu_memory.reuse_unless_disabled()
-        return command.run(args) or 0
+        with warnings.catch_warnings():
+            # The commands that emit say this themselves, as a one-line note (cli/inputs.py: emit_strategy).
+            warnings.simplefilter("ignore", StrategyWarning)
+            return command.run(args) or 0
     except (ValueError, OSError, FloatingPointError) as exc:
         # Every user-input error in lets_core is a ValueError naming the bad value (LetsConfigError,
         # BundleError, CheckpointError, DatasetError among them); an OSError is a path that cannot

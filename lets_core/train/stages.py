@@ -59,6 +59,7 @@ def train_aux(cfg: LetsConfig, splits: Splits, train_cfg: TrainConfig, out_dir: 
     kind = "aux" if cfg.transform.layout == "lets" else f"aux-{cfg.transform.layout}"
     result = fit(aux, splits, train_cfg, kind=kind, teacher=teacher, out_dir=out_dir, resume=resume, env=env,
                  desc="aux-net", objective=objective, origin=aux_origin(cfg))
+    result.model.trained_strategy = elastic.strategy if elastic is not None else None
     if env.is_main:
         training = {"elastic": elastic.to_dict()} if elastic is not None else None
         save_bundle(result.model, Path(out_dir) / BUNDLE_DIR, training=training)
