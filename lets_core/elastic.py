@@ -213,6 +213,7 @@ class SampledSizesObjective(abc.ABC):
 
     def __init__(self, config: SampledSizesConfig, cfg: LetsConfig, train_cfg: TrainConfig) -> None:
         self.config = config
+        self.cfg = cfg
         self.sampler = config.sampler(cfg)
         # What fit checks against its own TrainConfig (train.objectives.train_config_conflict).
         self.train_settings = {name: getattr(train_cfg, name) for name in LOSS_FIELDS}
@@ -233,6 +234,21 @@ class SampledSizesObjective(abc.ABC):
 
     def settings(self) -> dict[str, Any]:
         return {"objective": self.name, **self.config.to_dict()}
+
+    def same_run(self, saved: object) -> bool:
+        """Whether ``saved``, the settings a checkpoint recorded, train as this objective does
+        though they differ: a size left at its default (None) in one and spelled out in the other.
+        fit resumes such a checkpoint (it refused ``min_heads=2`` after a run with the default 2)."""
+        if not isinstance(saved, dict) or saved.get("objective") != self.name:
+            return False
+        kind = type(self.config)
+        try:
+            other = dataclass_from_dict(kind, {k: v for k, v in saved.items() if k != "objective"}, kind.__name__)
+            same_sizes = other.sampler(self.cfg) == self.sampler
+        except (ValueError, TypeError):
+            return False
+        defaults = dict(min_heads=None, min_depth=None, max_depth=None)
+        return same_sizes and dataclasses.replace(other, **defaults) == dataclasses.replace(self.config, **defaults)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, teacher_logits: Tensor | None, epoch: int,
                  step: int) -> tuple[Tensor, Tensor]:

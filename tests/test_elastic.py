@@ -361,8 +361,17 @@ def test_elastic_resume_is_exact_and_other_settings_are_refused(tmp_path):
     assert torch.equal(lets_core.load_bundle(tmp_path / "full" / "bundle").width.f_e, full.model.width.f_e)
     assert "training" not in json.loads((tmp_path / "paper" / "bundle" / "bundle.json").read_text())
 
+    # The defaults spelled out (learngene heads 2 and depth 4, Aux depth 8) sample the same sizes:
+    # resumed, where "min_heads: checkpoint None vs now 2" was refused. The run is complete, so the
+    # resume trains nothing and returns the same weights.
+    spelled = dataclasses.replace(elastic, min_heads=2, min_depth=4, max_depth=8)
+    again = train_aux(cfg, splits, recipe, tmp_path / "cut", teacher=teacher, elastic=spelled, resume=True)
+    assert torch.equal(again.model.width.f_e, resumed.model.width.f_e)
+    with pytest.raises(CheckpointError, match=r"objective changed \(.*min_heads: checkpoint None vs now 3"):
+        train_aux(cfg, splits, recipe, tmp_path / "cut", teacher=teacher,
+                  elastic=dataclasses.replace(elastic, min_heads=3), resume=True)
     other = dataclasses.replace(elastic, num_random=2)
-    with pytest.raises(CheckpointError, match=r"objective changed \(num_random: checkpoint 1 vs now 2\)"):
+    with pytest.raises(CheckpointError, match=r"objective changed \(.*num_random: checkpoint 1 vs now 2"):
         train_aux(cfg, splits, recipe, tmp_path / "cut", teacher=teacher, elastic=other, resume=True)
     with pytest.raises(CheckpointError, match=r"objective changed \(checkpoint \{'objective': 'elastic'.* vs now "
                                               r"the default objective"):

@@ -249,7 +249,9 @@ def _restore(path: Path, kind: str, cfg: TrainConfig, objective: Objective, data
         raise CheckpointError(f"cannot resume from {str(path)!r}: the training configuration changed ({details})")
     # Checkpoints written before objectives were recorded hold none: the default objective's None.
     change = settings_change(state.get("objective"), objective.settings())
-    if change:
+    # An objective may know that other settings train the same way (a default size spelled out).
+    same_run = getattr(objective, "same_run", None)
+    if change and not (same_run is not None and same_run(state.get("objective"))):
         raise CheckpointError(f"cannot resume from {str(path)!r}: the training objective changed ({change})")
     change = origin_change(state.get("origin"), started_from)
     if change:

@@ -26,7 +26,9 @@ class Objective(Protocol):
         ...
 
     def settings(self) -> dict[str, Any] | None:
-        """What the objective adds to the TrainConfig (plain JSON types), or None for nothing."""
+        """What the objective adds to the TrainConfig (plain JSON types), or None for nothing. A
+        resume with other settings is refused, unless the objective has a ``same_run(saved)``
+        method that says the checkpoint's settings train the same way."""
         ...
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, teacher_logits: Tensor | None, epoch: int,
