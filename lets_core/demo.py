@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +33,7 @@ from .data import FASHION_MNIST_INSTALL, Splits, fashion_mnist_available, images
 from .demo_cost import des_flops, family_costs, forward_flops, stage1_distills
 from .depth_plan import as_integer, auto_depth_plan
 from .des import des_param_count, emit_des
-from .elastic import TARGETS, ElasticConfig
+from .elastic import TARGETS, ElasticConfig, check_weight
 from .info import run_environment
 from .selection import STRATEGIES, integer_size_pair
 from .storage import storage_report
@@ -124,9 +122,7 @@ class DemoConfig:
         check_positive_counts(self, "teacher_epochs", "aux_epochs", "batch_size")
         if as_integer(self.elastic_random) is None or self.elastic_random < 0:
             raise ValueError(f"DemoConfig.elastic_random must be an integer >= 0, got {self.elastic_random!r}")
-        weight = self.elastic_weight
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not (math.isfinite(weight) and weight > 0):
-            raise ValueError(f"DemoConfig.elastic_weight must be a finite number > 0, got {weight!r}")
+        check_weight(self.elastic_weight, "DemoConfig.elastic_weight")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
         self.scratch_epochs = sorted(set(int(e) for e in self.scratch_epochs))
@@ -141,8 +137,8 @@ class DemoConfig:
             raise ValueError(f"elastic_target must be one of {list(TARGETS)}, got {self.elastic_target!r}")
         if "elastic" not in self.stage1:
             # Elastic settings with no elastic variant would be recorded in the report yet used by nothing.
-            changed = [f"{name}={getattr(self, name)!r}" for name in ELASTIC_FIELDS
-                       if getattr(self, name) != DEMO_FIELD_DEFAULTS[name]]
+            changed = [f"{name}={getattr(self, name)!r}" for name, default in ELASTIC_DEFAULTS.items()
+                       if getattr(self, name) != default]
             if changed:
                 raise ValueError(f"{', '.join(changed)} {'sets' if len(changed) == 1 else 'set'} elastic stage 1, "
                                  f"which stage1={self.stage1!r} does not "
@@ -161,7 +157,7 @@ class DemoConfig:
 
 # The DemoConfig fields that only the elastic stage-1 variant reads (strategy also picks the Des-Nets).
 ELASTIC_FIELDS = ("elastic_random", "elastic_target", "elastic_weight")
-DEMO_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(DemoConfig)}
+ELASTIC_DEFAULTS = {name: getattr(DemoConfig, name) for name in ELASTIC_FIELDS}
 
 
 def experiment_sizes(sizes: Any) -> list[tuple[int, int]]:

@@ -47,6 +47,15 @@ from .train.objectives import LOSS_FIELDS
 TARGETS = ("teacher", "aux", "both")
 
 
+def check_weight(value: object, name: str) -> float:
+    """``value``, the weight of the sub-networks' loss, when it is a finite real number > 0 (a numpy
+    float32 is returned as a float, which JSON can hold); a LetsConfigError naming ``name`` otherwise."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and value > 0):
+        raise LetsConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return value if isinstance(value, (int, float)) else float(value)
+
+
 @dataclass(frozen=True)
 class SampledSizesConfig(abc.ABC):
     """What a stage 1 that trains sub-networks of sampled sizes beside the full model is set by:
@@ -86,12 +95,7 @@ class SampledSizesConfig(abc.ABC):
                 object.__setattr__(self, name, size)
         if self.target not in self.targets:
             raise LetsConfigError(f"{kind}.target must be one of {list(self.targets)}, got {self.target!r}")
-        weight = self.weight
-        real = isinstance(weight, numbers.Real) and not isinstance(weight, bool)
-        if not (real and math.isfinite(weight) and weight > 0):
-            raise LetsConfigError(f"{kind}.weight must be a finite number > 0, got {weight!r}")
-        if not isinstance(weight, (int, float)):  # a numpy float32: stored as a float, for JSON
-            object.__setattr__(self, "weight", float(weight))
+        object.__setattr__(self, "weight", check_weight(self.weight, f"{kind}.weight"))
 
     def depth_range(self, cfg: LetsConfig) -> tuple[int, int]:
         """The smallest and largest depth sampled for ``cfg``, the defaults filled in; DesSizeError
