@@ -80,6 +80,11 @@ class CompareConfig:
     test_limit: int | None = None
     progress: bool = True
     quick: bool = False
+    # The learngene's width (a multiple of the 16-wide head); None: the preset's 32. The LeTs methods
+    # generate from it, and the nested ViT samples widths from it up; the other methods' sources are
+    # Aux-wide or Des-wide. A wider learngene lifts the rank bound of every generated weight
+    # (benchmarks/results/stage1/NOTES.md) and cannot make Des-Nets narrower than itself.
+    learngene_width: int | None = None
 
     @classmethod
     def for_mode(cls, quick: bool = False, **overrides: Any) -> "CompareConfig":
@@ -99,11 +104,17 @@ class CompareConfig:
         self.methods = list(dict.fromkeys(canonical))
         self.sizes = experiment_sizes(self.sizes)
         check_positive_counts(self, "teacher_epochs", "stage1_epochs", "batch_size")
+        self._check_learngene_width()
         if self.strategy not in STRATEGIES:  # emit_des would refuse it only after every stage 1
             raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
         model_cfg = self.model_config()
         for heads, depth in self.sizes:  # a size the model cannot have fails now, not after every training
-            des_param_count(model_cfg, heads, depth)
+            try:
+                des_param_count(model_cfg, heads, depth)
+            except DesSizeError as exc:
+                width = model_cfg.learngene.embed_dim
+                raise DesSizeError(f"size {heads}x{depth} cannot be made from a learngene of width {width}: {exc}; "
+                                   "drop it from sizes") from exc
         for method in self.methods:  # a baseline that makes none of the sizes would train for an empty table
             if method not in LETS_METHODS and not any(METHODS[method].supports(model_cfg, *s) for s in self.sizes):
                 raise ValueError(f"method {method!r} can make none of the sizes {_size_names(self.sizes)} (TLEG and "
@@ -125,8 +136,21 @@ class CompareConfig:
         if self.dataset == "folder" and self.data_dir is None:
             raise ValueError("the 'folder' dataset needs data_dir (an image folder with one subfolder per class)")
 
+    def _check_learngene_width(self) -> None:
+        if self.learngene_width is None:
+            return
+        base = presets.tiny()
+        step, widest = base.learngene.head_dim, base.aux_embed_dim
+        width = self.learngene_width
+        if isinstance(width, bool) or not isinstance(width, int) or not 0 < width <= widest or width % step:
+            raise ValueError(f"learngene_width must be a multiple of the head width {step} from {step} to the "
+                             f"Aux-Net's width {widest}, got {width!r}")
+
     def model_config(self, num_classes: int = 10) -> LetsConfig:
-        return presets.tiny(num_classes=num_classes)
+        cfg = presets.tiny(num_classes=num_classes)
+        if self.learngene_width is not None:
+            cfg = dataclasses.replace(cfg, learngene=dataclasses.replace(cfg.learngene, embed_dim=self.learngene_width))
+        return cfg
 
 
 @dataclass

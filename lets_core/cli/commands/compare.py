@@ -38,6 +38,8 @@ def build(sub) -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=val_size, help="validation images held out of the training data: a fraction "
                    "below 1 or a count (default: 2000 on Fashion-MNIST, 10%% of the training images otherwise)")
     p.add_argument("--train-limit", type=positive_int, help=f"training images (default {c.train_limit})")
+    p.add_argument("--learngene-width", type=positive_int, help="the learngene's width, a multiple of the head "
+                   "width 16 up to the Aux-Net's 64 (default 32); Des-Nets narrower than it cannot be made")
     experiment_flags(p, c)
     return p
 
@@ -45,7 +47,8 @@ def build(sub) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     overrides = inputs.experiment_overrides(
         args, ("out", "dataset", "data_dir", "seed", "teacher_epochs", "stage1_epochs", "stage1_lr",
-               "alpha", "tau", "strategy", "batch_size", "val_size", "train_limit", "test_limit", "progress"),
+               "alpha", "tau", "strategy", "batch_size", "val_size", "train_limit", "test_limit", "progress",
+               "learngene_width"),
         {"methods": method_list, "sizes": size_list, "tune_epochs": count_list, "tune_lr": lr_list})
     if "tune_lr" in overrides:  # one flag for one lr or a grid; the configuration holds the grid
         overrides["tune_lrs"] = overrides.pop("tune_lr")
