@@ -74,6 +74,12 @@ def test_every_method_runs_end_to_end_and_the_report_is_written(tmp_path):
     # the Python API has no argparse choices: emit_des refused it only after every stage 1
     (dict(strategy="top-L2"), "strategy must be one of"),
     (dict(stage1_epochs=0), "CompareConfig.stage1_epochs must be an integer >= 1, got 0"),
+    (dict(learngene_width=40), "learngene_width must be a multiple of the head width 16 from 16 to the Aux-Net's "
+                               "width 64, got 40"),
+    (dict(learngene_width=80), "learngene_width must be a multiple of the head width 16"),
+    (dict(learngene_width=True), "learngene_width must be a multiple of the head width 16"),
+    # a 48-wide learngene makes 3 and 4 heads only: refused before any training, naming the width
+    (dict(learngene_width=48), "size 2x4 cannot be made from a learngene of width 48"),
 ])
 def test_bad_settings_are_named(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -258,3 +264,32 @@ def test_only_methods_that_run_the_teacher_are_charged_for_it():
     plain = TrainConfig(alpha=0.0)
     assert ElasticObjective(ElasticConfig(), tiny(), plain).teacher_reason is not None
     assert NestedObjective(NestedConfig(), tiny(), plain).teacher_reason is not None
+
+
+def test_the_learngene_width_reaches_the_methods_that_read_it(tmp_path):
+    """--learngene-width changes the LeTs learngene (what it stores) and the nested ViT's smallest
+    sampled width; weight selection's source is the Aux-shaped ViT either way. A run folder trained
+    at another width is not resumed as if it were this one's."""
+    from lets_core import AuxNet, cli
+    from lets_core.baselines.nested import NestedConfig
+
+    data = fake_fashion_mnist(tmp_path / "fm", n_train=160)
+    argv = ["compare", "--dataset", "fashion-mnist", "--data-dir", str(data), "--methods", "lets,nested,imwlm",
+            "--sizes", "3x6", "--tune-epochs", "0", "--teacher-epochs", "1", "--stage1-epochs", "1",
+            "--batch-size", "32", "--val-size", "32", "--no-progress"]
+    reports = {}
+    for width in (32, 48):
+        out = tmp_path / f"w{width}"
+        assert cli.main(argv + ["--learngene-width", str(width), "--out", str(out)]) == 0
+        reports[width] = json.loads((out / "compare.json").read_text())
+        cfg = CompareConfig(learngene_width=width, sizes=[(3, 6)], methods=["lets"]).model_config()
+        assert reports[width]["model_config"]["learngene"]["embed_dim"] == width
+        assert reports[width]["methods"]["lets"]["stored_parameters"] == AuxNet(cfg).stored_parameter_count()
+        nested_source = json.loads((out / "stage1-nested" / "source" / "source.json").read_text())
+        assert nested_source["config"]["learngene"]["embed_dim"] == width
+        assert NestedConfig().sampler(cfg).min_heads == width // 16  # 2 heads at width 32, 3 at 48
+    assert reports[48]["methods"]["lets"]["stored_parameters"] > reports[32]["methods"]["lets"]["stored_parameters"]
+    assert reports[48]["methods"]["imwlm"]["stored_parameters"] == reports[32]["methods"]["imwlm"]["stored_parameters"]
+    with pytest.raises(CheckpointError, match="learngene.embed_dim: checkpoint 48 vs now 32"):
+        run_compare(_config(tmp_path, methods=["lets"], sizes=[(3, 6)], tune_epochs=[0], out=str(tmp_path / "w48"),
+                            data_dir=str(data), val_size=32))
