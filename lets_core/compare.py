@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from timm.models.vision_transformer import VisionTransformer
 from . import presets
 from .baselines import ALIASES, METHODS
 from .compare_report import LETS_METHODS, REPORT_FILES, write_compare_report
-from .config import LetsConfig
+from .config import LetsConfig, finite_number
 from .demo import (DEMO_DATASETS, announce, check_positive_counts, experiment_recipe, experiment_sizes,
                    experiment_splits, experiment_teacher, start_experiment)
 from .des import des_param_count, emit_des
@@ -124,8 +123,7 @@ class CompareConfig:
             raise ValueError(f"tune_epochs must be a non-empty list of integers >= 0, got {self.tune_epochs!r}")
         self.tune_epochs = sorted(set(int(e) for e in self.tune_epochs))
         if (isinstance(self.tune_lrs, (str, bytes)) or not self.tune_lrs
-                or any(isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
-                       for lr in self.tune_lrs)):
+                or any(not finite_number(lr) or lr <= 0 for lr in self.tune_lrs)):
             raise ValueError(f"tune_lrs must be a non-empty list of positive finite numbers, got {self.tune_lrs!r}")
         self.tune_lrs = list(dict.fromkeys(float(lr) for lr in self.tune_lrs))
         if len(self.tune_lrs) > 1 and self.val_size == 0:

@@ -35,7 +35,9 @@ def _choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> None
         raise LetsConfigError(f"{owner}.{name} must be one of {list(allowed)}, got {value!r}")
 
 
-def _finite_number(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is a finite int or float (not a bool, which is an int to Python): the check
+    every configuration's numeric fields share, so that each stays a value JSON can hold."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -75,7 +77,7 @@ class LearngeneConfig:
                 f"LearngeneConfig.embed_dim {self.embed_dim} must be a multiple of head_dim {self.head_dim}"
             )
         # Finite: an infinite ratio would overflow when rounding the MLP width.
-        if not (_finite_number(self.mlp_ratio) and self.mlp_ratio > 0):
+        if not (finite_number(self.mlp_ratio) and self.mlp_ratio > 0):
             raise LetsConfigError(f"LearngeneConfig.mlp_ratio must be a finite number > 0, got {self.mlp_ratio!r}")
         # Every allowed width is a multiple of head_dim, so this makes every MLP width an integer.
         _mlp_width(self.mlp_ratio, self.head_dim, "head_dim")
@@ -132,7 +134,7 @@ class TransformConfig:
         _choice("TransformConfig", "g_init", self.g_init, G_INIT_SCHEMES)
         for name in ("f_noise", "g_noise"):
             value = getattr(self, name)
-            if not (_finite_number(value) and value >= 0):
+            if not (finite_number(value) and value >= 0):
                 raise LetsConfigError(f"TransformConfig.{name} must be a finite number >= 0, got {value!r}")
             # The noise perturbs entries of size 1 (the copied neuron, the copied layer's G entry);
             # above 1 it buries them, and near the float limit the G normalization overflows to NaN.
@@ -180,7 +182,7 @@ class LetsConfig:
                 f"LetsConfig.aux_depth {self.aux_depth} cannot be laid out: it must be a multiple of "
                 f"(number of groups {self.num_groups}) x (tie_length {tf.tie_length}) = {unit}"
             )
-        if not (_finite_number(self.drop_path_rate) and 0 <= self.drop_path_rate < 1):
+        if not (finite_number(self.drop_path_rate) and 0 <= self.drop_path_rate < 1):
             raise LetsConfigError(f"LetsConfig.drop_path_rate must be in [0, 1), got {self.drop_path_rate!r}")
 
     # Derived sizes -----------------------------------------------------------------------------

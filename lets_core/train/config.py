@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-import math
 from typing import Any
 
-from ..config import dataclass_from_dict
+from ..config import dataclass_from_dict, finite_number
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 # Fields that do not change the numbers a run produces, so a resume may change them.
@@ -57,17 +56,17 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
         for name in ("lr", "tau", "f_lr_scale", "g_lr_scale"):
-            if not _finite(getattr(self, name)) or not getattr(self, name) > 0:
+            if not finite_number(getattr(self, name)) or not getattr(self, name) > 0:
                 raise ValueError(f"TrainConfig.{name} must be a finite number > 0, got {getattr(self, name)!r}")
         for name in ("weight_decay", "warmup_epochs"):
-            if not _finite(getattr(self, name)) or getattr(self, name) < 0:
+            if not finite_number(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {getattr(self, name)!r}")
-        if not (_finite(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1):
+        if not (finite_number(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1):
             raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
-        if not (_finite(self.alpha) and 0 <= self.alpha <= 1):
+        if not (finite_number(self.alpha) and 0 <= self.alpha <= 1):
             raise ValueError(f"TrainConfig.alpha must be in [0, 1], got {self.alpha!r}")
         # Below 1: label smoothing 1 spreads every target uniformly and leaves nothing to learn.
-        if not (_finite(self.label_smoothing) and 0 <= self.label_smoothing < 1):
+        if not (finite_number(self.label_smoothing) and 0 <= self.label_smoothing < 1):
             raise ValueError(f"TrainConfig.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"TrainConfig.seed must be an integer in [0, 2**63 - 1], got {self.seed!r}")
@@ -78,7 +77,7 @@ class TrainConfig:
             # Strictly bool: a string "false" from a config file is truthy.
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
-        if self.clip_grad is not None and not (_finite(self.clip_grad) and self.clip_grad > 0):
+        if self.clip_grad is not None and not (finite_number(self.clip_grad) and self.clip_grad > 0):
             raise ValueError(f"TrainConfig.clip_grad must be a finite number > 0 or None, got {self.clip_grad!r}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"TrainConfig.amp must be one of {list(AMP_MODES)}, got {self.amp!r}")
@@ -99,6 +98,3 @@ class TrainConfig:
         mine = self.to_dict()
         return {k: (other.get(k), v) for k, v in mine.items() if k not in RUNTIME_ONLY and other.get(k) != v}
 
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
