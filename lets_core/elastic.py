@@ -52,7 +52,7 @@ def check_weight(value: object, name: str) -> float:
     float32 is returned as a float, which JSON can hold); a LetsConfigError naming ``name`` otherwise."""
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not (real and math.isfinite(value) and value > 0):
-        raise LetsConfigError(f"{name} must be a finite number > 0, got {value!r}")
+        raise LetsConfigError(f"{name} must be a finite number > 0, got {value!r}", fields=(name.split(".")[-1],))
     return value if isinstance(value, (int, float)) else float(value)
 
 
@@ -84,17 +84,20 @@ class SampledSizesConfig(abc.ABC):
         # settings' JSON (checkpoints, bundle.json) can hold; bools are refused (True is no count).
         count = as_integer(self.num_random)
         if count is None or count < 0:
-            raise LetsConfigError(f"{kind}.num_random must be an integer >= 0, got {self.num_random!r}")
+            raise LetsConfigError(f"{kind}.num_random must be an integer >= 0, got {self.num_random!r}",
+                                  fields=("num_random",))
         object.__setattr__(self, "num_random", count)
         for name in ("min_heads", "min_depth", "max_depth"):
             value = getattr(self, name)
             if value is not None:
                 size = as_integer(value)
                 if size is None or size < 1:
-                    raise LetsConfigError(f"{kind}.{name} must be None or an integer >= 1, got {value!r}")
+                    raise LetsConfigError(f"{kind}.{name} must be None or an integer >= 1, got {value!r}",
+                                          fields=(name,))
                 object.__setattr__(self, name, size)
         if self.target not in self.targets:
-            raise LetsConfigError(f"{kind}.target must be one of {list(self.targets)}, got {self.target!r}")
+            raise LetsConfigError(f"{kind}.target must be one of {list(self.targets)}, got {self.target!r}",
+                                  fields=("target",))
         object.__setattr__(self, "weight", check_weight(self.weight, f"{kind}.weight"))
 
     def depth_range(self, cfg: LetsConfig) -> tuple[int, int]:
@@ -106,7 +109,7 @@ class SampledSizesConfig(abc.ABC):
         if min_depth > max_depth:
             raise DesSizeError(f"{type(self).__name__} depths give an empty range: min_depth {min_depth} > max_depth "
                                f"{max_depth} (defaults: min_depth = learngene depth {lg.depth}, max_depth = Aux "
-                               f"depth {cfg.aux_depth})")
+                               f"depth {cfg.aux_depth})", fields=("min_depth", "max_depth"))
         return min_depth, max_depth
 
     @abc.abstractmethod
@@ -137,9 +140,11 @@ class ElasticConfig(SampledSizesConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.min_depth is not None and self.max_depth is not None and self.min_depth > self.max_depth:
-            raise LetsConfigError(f"ElasticConfig.min_depth {self.min_depth} must be <= max_depth {self.max_depth}")
+            raise LetsConfigError(f"ElasticConfig.min_depth {self.min_depth} must be <= max_depth {self.max_depth}",
+                                  fields=("min_depth", "max_depth"))
         if self.strategy not in STRATEGIES:
-            raise LetsConfigError(f"ElasticConfig.strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
+            raise LetsConfigError(f"ElasticConfig.strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}",
+                                  fields=("strategy",))
 
     def sampler(self, cfg: LetsConfig) -> SizeSampler:
         """The size grid of ``cfg`` with the defaults filled in; raises DesSizeError on sizes that
@@ -148,7 +153,7 @@ class ElasticConfig(SampledSizesConfig):
         min_heads = lo if self.min_heads is None else self.min_heads
         if not lo <= min_heads <= hi:
             raise DesSizeError(f"ElasticConfig.min_heads={min_heads} cannot be emitted by this configuration: "
-                               f"heads must be in [{lo}, {hi}] (learngene heads to Aux heads)")
+                               f"heads must be in [{lo}, {hi}] (learngene heads to Aux heads)", fields=("min_heads",))
         return SizeSampler(min_heads, hi, *self.depth_range(cfg), self.num_random)
 
     @classmethod
@@ -221,7 +226,6 @@ class SampledSizesObjective(abc.ABC):
         self.sampler = config.sampler(cfg)
         # What fit checks against its own TrainConfig (train.objectives.train_config_conflict).
         self.train_settings = {name: getattr(train_cfg, name) for name in LOSS_FIELDS}
-        self.seed = train_cfg.seed
         self.criterion = DistillationLoss(train_cfg.alpha, train_cfg.tau, train_cfg.label_smoothing)
 
     @abc.abstractmethod
@@ -256,7 +260,7 @@ class SampledSizesObjective(abc.ABC):
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, teacher_logits: Tensor | None, epoch: int,
                  step: int) -> tuple[Tensor, Tensor]:
-        logits, sub_logits = self.forward_sizes(model, x, self.sampler.sizes(self.seed, epoch, step))
+        logits, sub_logits = self.forward_sizes(model, x, self.sampler.sizes(self.train_settings["seed"], epoch, step))
         targets = []
         if self.config.target != self.own_target:
             if teacher_logits is None:

@@ -1,11 +1,20 @@
 """Exception types. All derive from ValueError so ``except ValueError`` catches bad user input."""
 
 
-class LetsConfigError(ValueError):
+class _FieldError(ValueError):
+    """A ValueError that may name the configuration fields it is about (``fields``), so that a
+    caller can point at its own spelling of them (a command-line flag) without reading the text."""
+
+    def __init__(self, *args: object, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        self.fields = tuple(fields)
+
+
+class LetsConfigError(_FieldError):
     """A configuration value is outside what the LeTs method can build."""
 
 
-class DesSizeError(ValueError):
+class DesSizeError(_FieldError):
     """A requested Des-Net size, strategy or depth plan is not one the bundle can produce."""
 
 

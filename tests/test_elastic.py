@@ -206,6 +206,24 @@ def test_a_sampler_built_directly_is_checked(args, message):
     assert SizeSampler(np.int64(2), 4, 1, 4, 0).min_heads.__class__ is int
 
 
+@pytest.mark.parametrize("settings, fields", [
+    (dict(num_random=-1), ("num_random",)),
+    (dict(min_heads=0), ("min_heads",)),
+    (dict(min_heads=9), ("min_heads",)),  # refused by the sampler: TINY emits 2 to 4 heads
+    (dict(min_depth=1.5), ("min_depth",)),
+    (dict(max_depth=1), ("min_depth", "max_depth")),  # below the default min_depth, the learngene depth 4
+    (dict(min_depth=6, max_depth=5), ("min_depth", "max_depth")),
+    (dict(target="student"), ("target",)),
+    (dict(weight=0), ("weight",)),
+    (dict(strategy="top-L2"), ("strategy",)),
+])
+def test_each_refused_elastic_setting_names_its_fields(settings, fields):
+    """`lets train-aux` names the --elastic-* flags of an error from these fields, not from its text."""
+    with pytest.raises(ValueError) as refused:
+        ElasticConfig(**settings).sampler(TINY)
+    assert refused.value.fields == fields
+
+
 def test_sampler_defaults_cover_the_grid_and_depend_on_every_coordinate():
     sampler = ElasticConfig(num_random=2).sampler(TINY)
     assert sampler == SizeSampler(min_heads=2, max_heads=4, min_depth=4, max_depth=8, num_random=2)

@@ -127,7 +127,8 @@ def _elastic(args: argparse.Namespace, cfg: LetsConfig) -> ElasticConfig | None:
         elastic = ElasticConfig(**given)
         elastic.sampler(cfg)  # the heads and depths this configuration can emit
     except ValueError as exc:
-        # ElasticConfig names its fields (min_heads); say which of the flags given set them.
-        named = [f"{name} {getattr(args, flag)}" for flag, name in flags.items() if ELASTIC_FLAGS[flag] in str(exc)]
+        # ElasticConfig's errors carry the fields they are about (min_heads); name the flags that set them.
+        about = getattr(exc, "fields", ())
+        named = [f"{name} {getattr(args, flag)}" for flag, name in flags.items() if ELASTIC_FLAGS[flag] in about]
         raise type(exc)(f"{', '.join(named) or '--elastic'}: {exc}") from None
     return elastic
