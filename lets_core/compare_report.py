@@ -127,6 +127,7 @@ def markdown(report: dict) -> str:
         f"- Stage 1 of every method: {cfg['stage1_epochs']} epochs (Pre-Fin: that many per size; scratch has "
         f"none), lr {cfg['stage1_lr']:g} per 512 images, loss (1 - alpha) CE + alpha KD with alpha "
         f"{cfg['alpha']:g}, tau {cfg['tau']:g}.",
+        _shape_line(report["model_config"]),
         f"- Tuning of every method: {_tuning_lr_text(cfg)}, warm-up {cfg['tune_warmup_epochs']:g} "
         "epochs then cosine; each length is a separate run with its own schedule. *direct* is the emitted "
         "network without training. Bold: the best method of that size and column.", "",
@@ -145,6 +146,13 @@ def markdown(report: dict) -> str:
         *reading(report), "",
     ]
     return "\n".join(parts)
+
+
+def _shape_line(model: dict) -> str:
+    """The learngene and Aux-Net the LeTs methods use (``--learngene-width`` changes the first)."""
+    lg = model["learngene"]
+    return (f"- LeTs learngene: {lg['depth']} blocks of width {lg['embed_dim']} ({lg['embed_dim'] // lg['head_dim']} "
+            f"heads of {lg['head_dim']}); Aux-Net: {model['aux_depth']} blocks of width {model['aux_embed_dim']}.")
 
 
 def plot(report: dict, path: Path) -> None:
