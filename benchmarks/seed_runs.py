@@ -13,18 +13,22 @@ from pathlib import Path
 DATA_FIELDS = ("dataset", "train", "val", "test", "image_size", "in_chans", "num_classes")
 
 
-def parse_args(doc: str) -> argparse.Namespace:
-    """The command line both scripts take: the run folders, one per seed, and --markdown."""
+def parse_args(doc: str, against: bool = False) -> argparse.Namespace:
+    """The command line both scripts take: the run folders (or their report files), one per seed,
+    and --markdown; with ``against``, also --against: the runs of another setting to compare with."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
+    if against:
+        parser.add_argument("--against", nargs="+", metavar="FOLDER", help="runs of another setting on the same "
+                            "seeds and data: each method both have is compared seed by seed")
     return parser.parse_args()
 
 
 def load_seed_runs(folders: list[str], report_name: str, config_key: str) -> list[dict]:
     """The report `report_name` of each folder; exits naming the folder when two differ in anything but
     the seed (settings under `config_key`, or the data) or are runs of one seed."""
-    reports = [json.loads((Path(f) / report_name).read_text()) for f in folders]
+    reports = [json.loads(report_path(f, report_name).read_text()) for f in folders]
     strip = lambda r: {k: v for k, v in r[config_key].items() if k not in ("seed", "out")}
     data = lambda r: {k: r["dataset"].get(k) for k in DATA_FIELDS}
     for f, r in zip(folders[1:], reports[1:]):
@@ -40,6 +44,12 @@ def load_seed_runs(folders: list[str], report_name: str, config_key: str) -> lis
             raise SystemExit(f"{f} and {seen[seed]} are both seed {seed}; give one run per seed")
         seen[seed] = f
     return reports
+
+
+def report_path(folder: str, report_name: str) -> Path:
+    """A run folder's report, or the report file itself (committed runs keep only that file)."""
+    path = Path(folder)
+    return path if path.is_file() else path / report_name
 
 
 def spread(values: list[float]) -> str:

@@ -156,10 +156,11 @@ def test_bench_elastic_step_tiny_reports_every_variant(tmp_path):
     assert "x paper" in done.stdout
 
 
-def _compare_json(folder: Path, seed: int, lets: float, rival: float) -> None:
+def _compare_json(folder: Path, seed: int, lets: float, rival: float, stage1_epochs: int = 5) -> None:
     folder.mkdir()
     top1 = lambda v: {"top1_by_epochs": {"0": v / 2, "1": v}}
-    report = {"config": {"seed": seed, "out": str(folder), "stage1_epochs": 5},
+    report = {"config": {"seed": seed, "out": str(folder), "stage1_epochs": stage1_epochs},
+              "teacher": {"test_top1": 0.8},
               "dataset": {"dataset": "fashion-mnist", "train": 100, "val": 10, "test": 20, "image_size": 28,
                           "in_chans": 1, "num_classes": 10},
               "methods": {"lets": {}, "imwlm": {}, "scratch": {}},
@@ -190,6 +191,33 @@ def test_compare_seeds_averages_and_counts_the_seeds_lets_is_ahead(tmp_path):
     refused = subprocess.run([sys.executable, str(BENCHMARKS / "compare_seeds.py"), str(tmp_path / "s0"),
                               str(tmp_path / "s2")], capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "not run with the same settings" in refused.stderr
+
+
+def test_compare_seeds_against_runs_of_another_setting_pairs_them_by_seed(tmp_path):
+    """--against: every method and size of both sets, these minus those, seed by seed; runs of other
+    seeds or other data are refused, and a report file may stand for its folder."""
+    _compare_json(tmp_path / "s0", 0, 0.72, 0.70)
+    _compare_json(tmp_path / "s1", 1, 0.70, 0.71)
+    _compare_json(tmp_path / "o1", 1, 0.70, 0.70, stage1_epochs=6)  # listed first: pairing is by seed
+    _compare_json(tmp_path / "o0", 0, 0.70, 0.70, stage1_epochs=6)
+    done = run("compare_seeds.py", str(tmp_path / "s0"), str(tmp_path / "s1"), "--against",
+               str(tmp_path / "o1" / "compare.json"), str(tmp_path / "o0"), tmp_path=tmp_path)
+    assert "Settings that differ (these, those): stage1_epochs 5 vs 6." in done.stdout
+    assert "Teacher test top-1, these minus those, per seed: +0.00, +0.00 points." in done.stdout
+    assert "| H2-L4 | lets | +0.50 (1/2) | +1.00 (1/2) |" in done.stdout
+    assert "| H2-L4 | imwlm | +0.25 (1/2) | +0.50 (1/2) |" in done.stdout
+    assert "| H2-L4 | scratch | +0.00 (0/2) | +0.00 (0/2) |" in done.stdout
+    _compare_json(tmp_path / "o2", 2, 0.7, 0.7, stage1_epochs=6)
+    refused = subprocess.run([sys.executable, str(BENCHMARKS / "compare_seeds.py"), str(tmp_path / "s0"),
+                              str(tmp_path / "s1"), "--against", str(tmp_path / "o0"), str(tmp_path / "o2")],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "--against runs are seeds [0, 2], these are seeds [0, 1]" in refused.stderr
+    other = json.loads((tmp_path / "o0" / "compare.json").read_text())
+    other["dataset"]["train"] = 99
+    (tmp_path / "o0" / "compare.json").write_text(json.dumps(other))
+    refused = subprocess.run([sys.executable, str(BENCHMARKS / "compare_seeds.py"), str(tmp_path / "s0"),
+                              "--against", str(tmp_path / "o0")], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "seed 0: the --against run was on other data" in refused.stderr
 
 
 def _demo_json(folder: Path, seed: int, elastic_ft1: float, scratch4: float) -> None:
