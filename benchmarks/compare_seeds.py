@@ -68,7 +68,8 @@ def against_lines(reports: list[dict], others: list[dict], names: list[str]) -> 
     by_seed = {r["config"]["seed"]: r for r in others}
     seeds = [r["config"]["seed"] for r in reports]
     if sorted(seeds) != sorted(by_seed):
-        raise SystemExit(f"--against runs are seeds {sorted(by_seed)}, these are seeds {sorted(seeds)}; give the same seeds")
+        raise SystemExit(f"--against runs are seeds {sorted(by_seed)}, these are seeds {sorted(seeds)}; "
+                         "give the same seeds")
     pairs = [(r, by_seed[s]) for r, s in zip(reports, seeds)]
     for (r, o), s in zip(pairs, seeds):
         if {k: r["dataset"].get(k) for k in DATA_FIELDS} != {k: o["dataset"].get(k) for k in DATA_FIELDS}:

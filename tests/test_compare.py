@@ -284,7 +284,8 @@ def test_the_learngene_width_reaches_the_methods_that_read_it(tmp_path):
         reports[width] = json.loads((out / "compare.json").read_text())
         cfg = CompareConfig(learngene_width=width, sizes=[(3, 6)], methods=["lets"]).model_config()
         assert reports[width]["model_config"]["learngene"]["embed_dim"] == width
-        assert f"LeTs learngene: 4 blocks of width {width} ({width // 16} heads of 16)" in (out / "compare.md").read_text()
+        shape = f"LeTs learngene: 4 blocks of width {width} ({width // 16} heads of 16)"
+        assert shape in (out / "compare.md").read_text()
         assert reports[width]["methods"]["lets"]["stored_parameters"] == AuxNet(cfg).stored_parameter_count()
         nested_source = json.loads((out / "stage1-nested" / "source" / "source.json").read_text())
         assert nested_source["config"]["learngene"]["embed_dim"] == width

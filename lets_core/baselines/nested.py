@@ -58,7 +58,8 @@ class NestedConfig(SampledSizesConfig):
     def sampler(self, cfg: LetsConfig) -> SizeSampler:
         min_heads = cfg.learngene.num_heads if self.min_heads is None else self.min_heads
         if not 1 <= min_heads <= cfg.aux_heads:
-            raise DesSizeError(f"NestedConfig.min_heads={min_heads} must be in [1, {cfg.aux_heads}] (the Aux heads)")
+            raise DesSizeError(f"NestedConfig.min_heads={min_heads} must be in [1, {cfg.aux_heads}] (the Aux heads)",
+                               fields=("min_heads",))
         return SizeSampler(min_heads, cfg.aux_heads, *self.depth_range(cfg), self.num_random)
 
 
