@@ -235,6 +235,12 @@ class SampledSizesObjective(abc.ABC):
         module (not of a method of the unwrapped model), so that DDP sees the forward."""
 
     @property
+    def seed(self) -> int:
+        """The seed the sampled sizes are drawn with: the TrainConfig's (read from train_settings,
+        so the two cannot disagree)."""
+        return self.train_settings["seed"]
+
+    @property
     def teacher_reason(self) -> str | None:
         if self.config.target != self.own_target:
             return f"{self.name} target {self.config.target!r}"
@@ -260,7 +266,7 @@ class SampledSizesObjective(abc.ABC):
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, teacher_logits: Tensor | None, epoch: int,
                  step: int) -> tuple[Tensor, Tensor]:
-        logits, sub_logits = self.forward_sizes(model, x, self.sampler.sizes(self.train_settings["seed"], epoch, step))
+        logits, sub_logits = self.forward_sizes(model, x, self.sampler.sizes(self.seed, epoch, step))
         targets = []
         if self.config.target != self.own_target:
             if teacher_logits is None:
